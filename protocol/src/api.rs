@@ -1,0 +1,283 @@
+//! Request and response bodies of the JSON API under `/api`.
+//!
+//! Timestamps are RFC 3339 strings in UTC. Every error is an [`ErrorBody`] whose `code` is one
+//! of the constants in [`error_code`] and whose `message` is a sentence for a person.
+
+use serde::{Deserialize, Serialize};
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// A stable machine-readable code and a human message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// One of the constants in [`error_code`]; stable across releases.
+    pub code: String,
+    /// A short explanation for a person. Never contains internal details.
+    pub message: String,
+}
+
+/// The stable error codes of the API.
+pub mod error_code {
+    /// The request carries no valid Session (absent, expired, revoked).
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
+    /// The Session is valid but its user may not do this.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// A state-changing request came from a foreign or missing `Origin`.
+    pub const BAD_ORIGIN: &str = "bad_origin";
+    /// The request body or parameters are malformed.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// The request body is larger than the endpoint accepts.
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    /// No such resource.
+    pub const NOT_FOUND: &str = "not_found";
+    /// The resource exists already (for example a username).
+    pub const CONFLICT: &str = "conflict";
+    /// Wrong username or password.
+    pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
+    /// The first-admin setup link is unknown, used or expired.
+    pub const INVALID_SETUP_TOKEN: &str = "invalid_setup_token";
+    /// The first admin exists already; setup is closed.
+    pub const SETUP_CLOSED: &str = "setup_closed";
+    /// The OIDC sign-in attempt is unknown, replayed, expired or bound to another browser.
+    pub const INVALID_STATE: &str = "invalid_state";
+    /// The identity provider refused the sign-in or returned an error.
+    pub const PROVIDER_ERROR: &str = "provider_error";
+    /// The identity provider could not be reached.
+    pub const PROVIDER_UNREACHABLE: &str = "provider_unreachable";
+    /// The ID token failed validation (signature, issuer, audience, expiry or nonce).
+    pub const INVALID_ID_TOKEN: &str = "invalid_id_token";
+    /// No such identity provider is configured.
+    pub const UNKNOWN_PROVIDER: &str = "unknown_provider";
+    /// Local sign-in is disabled by configuration.
+    pub const LOCAL_SIGN_IN_DISABLED: &str = "local_sign_in_disabled";
+    /// Something failed on the server; the details are in its log.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// What a signed-in user may do across Postern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages apps, connectors, users and Sessions.
+    Admin,
+    /// Uses the apps policy lets them reach.
+    User,
+}
+
+impl Role {
+    /// The lowercase name used on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+}
+
+/// `GET /api/auth/providers`: what the sign-in page offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInOptions {
+    /// Configured OIDC providers, in configuration order.
+    pub providers: Vec<ProviderInfo>,
+    /// Whether the username and password form is enabled.
+    pub local_sign_in: bool,
+    /// Whether the store has no admin yet and waits for the first-admin setup link.
+    pub setup_required: bool,
+}
+
+/// One OIDC provider as shown on the sign-in page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    /// Identifier used in URLs (`/auth/oidc/{id}/start`).
+    pub id: String,
+    /// Name shown on the button.
+    pub name: String,
+    /// Where the browser goes to start the sign-in.
+    pub start_url: String,
+}
+
+/// `POST /api/auth/local`: sign in with a local account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSignInRequest {
+    /// The account's username.
+    pub username: String,
+    /// The account's password.
+    pub password: String,
+}
+
+/// `POST /api/setup`: create the first admin with the one-time setup token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupRequest {
+    /// The token from the setup link printed by the server.
+    pub token: String,
+    /// Username of the new admin.
+    pub username: String,
+    /// Display name of the new admin.
+    pub name: String,
+    /// Email of the new admin, if any.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Password of the new admin.
+    pub password: String,
+}
+
+/// `GET /api/me`: the signed-in user and their Session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    /// Stable user id.
+    pub id: String,
+    /// Username (local accounts) or the provider's preferred username or email.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Email address, if known.
+    pub email: Option<String>,
+    /// Groups from the identity provider's groups claim (empty for local accounts).
+    pub groups: Vec<String>,
+    /// Role across Postern.
+    pub role: Role,
+    /// `local` or the id of the OIDC provider the user signed in with.
+    pub source: String,
+    /// The current Session.
+    pub session: SessionInfo,
+}
+
+/// The current Session as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Public id of the Session (not the cookie secret).
+    pub id: String,
+    /// When the Session was created.
+    pub created_at: String,
+    /// When the Session ends regardless of activity.
+    pub expires_at: String,
+}
+
+/// One user as an admin sees it (`GET /api/admin/users`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// Stable user id.
+    pub id: String,
+    /// Username.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Email address, if known.
+    pub email: Option<String>,
+    /// Role across Postern.
+    pub role: Role,
+    /// `local` or the id of the OIDC provider.
+    pub source: String,
+    /// Groups as of the last sign-in.
+    pub groups: Vec<String>,
+    /// When the user was created.
+    pub created_at: String,
+    /// When the user last signed in, if ever.
+    pub last_sign_in_at: Option<String>,
+}
+
+/// `POST /api/admin/users`: create a local (break-glass) account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLocalUserRequest {
+    /// Username, unique among local accounts.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Email address, if any.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Initial password.
+    pub password: String,
+    /// Role of the new account.
+    pub role: Role,
+}
+
+/// One live Session as an admin sees it (`GET /api/admin/sessions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    /// Public id of the Session; `DELETE /api/admin/sessions/{id}` revokes it.
+    pub id: String,
+    /// The user who owns it.
+    pub user_id: String,
+    /// That user's username.
+    pub username: String,
+    /// That user's display name.
+    pub name: String,
+    /// `local` or the id of the OIDC provider used to sign in.
+    pub source: String,
+    /// When it was created.
+    pub created_at: String,
+    /// When it was last used.
+    pub last_seen_at: String,
+    /// When it ends regardless of activity.
+    pub expires_at: String,
+    /// The browser's `User-Agent` at sign-in, if sent.
+    pub user_agent: Option<String>,
+    /// The client address at sign-in.
+    pub address: Option<String>,
+    /// Whether this is the Session making the request.
+    pub current: bool,
+}
+
+/// One configured OIDC provider as an admin sees it (`GET /api/admin/providers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderSummary {
+    /// Identifier used in URLs.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Issuer URL.
+    pub issuer: String,
+    /// OAuth client id registered with the provider.
+    pub client_id: String,
+    /// The ID-token claim read as the user's groups.
+    pub groups_claim: String,
+    /// Members of any of these groups get the admin role.
+    pub admin_groups: Vec<String>,
+    /// The redirect URI to register with the provider.
+    pub redirect_uri: String,
+}
+
+/// `GET /api/admin/overview`: the admin area's landing figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    /// Server version.
+    pub version: String,
+    /// Number of users.
+    pub users: u64,
+    /// Number of live Sessions.
+    pub active_sessions: u64,
+    /// Number of configured OIDC providers.
+    pub providers: u64,
+    /// The server's public URL.
+    pub public_url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_is_lowercase_on_the_wire() {
+        assert_eq!(serde_json::to_string(&Role::Admin).unwrap(), "\"admin\"");
+        assert_eq!(
+            serde_json::from_str::<Role>("\"user\"").unwrap(),
+            Role::User
+        );
+        assert!(serde_json::from_str::<Role>("\"root\"").is_err());
+    }
+
+    #[test]
+    fn requests_reject_unknown_fields() {
+        let body = r#"{"username":"a","password":"b","admin":true}"#;
+        assert!(serde_json::from_str::<LocalSignInRequest>(body).is_err());
+    }
+}

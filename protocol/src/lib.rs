@@ -1,0 +1,13 @@
+//! Wire types shared by the Postern server, the web app, the CLI and the connector.
+//!
+//! This crate is the one place where a byte layout or a JSON shape that crosses a process
+//! boundary is defined. It does no I/O and depends on nothing but `serde`, so it builds for
+//! `wasm32-unknown-unknown` and for every native target alike.
+//!
+//! - [`api`]: request and response bodies of the JSON API under `/api`.
+//! - [`routes`]: paths the server and the web app must agree on.
+//! - [`version`]: the product version and the dated history of wire-format changes.
+
+pub mod api;
+pub mod routes;
+pub mod version;

@@ -1,0 +1,241 @@
+//! The one interface to persistent state.
+//!
+//! Handlers and the auth layer see only [`Store`]; [`sqlite::SqliteStore`] is the embedded
+//! implementation. A PostgreSQL implementation for several replicas slots in behind the same
+//! trait. Secrets reach this layer already hashed: the store never sees a clear token or
+//! password.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use protocol::api::Role;
+
+/// Seconds since the Unix epoch, UTC.
+pub type UnixTime = i64;
+
+/// Failures of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (for example a username that exists).
+    #[error("{0} exists already")]
+    Conflict(&'static str),
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// The database could not be migrated to the current schema.
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be decoded.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable id.
+    pub id: String,
+    /// `local` or the OIDC provider id.
+    pub source: String,
+    /// The provider's subject, or the username for local accounts.
+    pub subject: String,
+    /// Username.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Email, if known.
+    pub email: Option<String>,
+    /// Groups as of the last sign-in.
+    pub groups: Vec<String>,
+    /// Role across Postern.
+    pub role: Role,
+    /// When created.
+    pub created_at: UnixTime,
+    /// When last signed in.
+    pub last_sign_in_at: Option<UnixTime>,
+}
+
+/// What is needed to create a local account.
+#[derive(Debug, Clone)]
+pub struct NewLocalUser {
+    /// Username, unique among local accounts.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Email, if any.
+    pub email: Option<String>,
+    /// Role.
+    pub role: Role,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// The identity an OIDC provider vouched for, to create or refresh its user.
+#[derive(Debug, Clone)]
+pub struct OidcIdentity {
+    /// Provider id.
+    pub provider: String,
+    /// The ID token's `sub`.
+    pub subject: String,
+    /// Preferred username, else email, else subject.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Email, if the provider sent one.
+    pub email: Option<String>,
+    /// Groups from the configured claim.
+    pub groups: Vec<String>,
+    /// Role derived from the provider's admin groups.
+    pub role: Role,
+}
+
+/// A Session to create. `token_hash` is the SHA-256 of the cookie secret.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Public id.
+    pub id: String,
+    /// SHA-256 of the cookie secret, hex.
+    pub token_hash: String,
+    /// Owner.
+    pub user_id: String,
+    /// How the user signed in.
+    pub source: String,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Absolute end.
+    pub expires_at: UnixTime,
+    /// `User-Agent` at sign-in.
+    pub user_agent: Option<String>,
+    /// Client address at sign-in.
+    pub address: Option<String>,
+}
+
+/// A stored Session joined with its user.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// Public id.
+    pub id: String,
+    /// How the user signed in.
+    pub source: String,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last use.
+    pub last_seen_at: UnixTime,
+    /// Absolute end.
+    pub expires_at: UnixTime,
+    /// When revoked, if it was.
+    pub revoked_at: Option<UnixTime>,
+    /// `User-Agent` at sign-in.
+    pub user_agent: Option<String>,
+    /// Client address at sign-in.
+    pub address: Option<String>,
+    /// The owner.
+    pub user: User,
+}
+
+/// An OIDC sign-in in flight, keyed by the SHA-256 of its `state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAttempt {
+    /// SHA-256 of `state`, hex.
+    pub state_hash: String,
+    /// Provider id.
+    pub provider: String,
+    /// The nonce sent in the authorization request.
+    pub nonce: String,
+    /// The PKCE verifier whose challenge was sent.
+    pub pkce_verifier: String,
+    /// SHA-256 of the browser-binding cookie, hex.
+    pub binding_hash: String,
+    /// Same-site path to land on afterwards.
+    pub return_to: String,
+    /// After this the attempt is void.
+    pub expires_at: UnixTime,
+}
+
+/// What consuming a setup token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupOutcome {
+    /// The token was valid and the first admin now exists.
+    Created(User),
+    /// The token is unknown, used or expired; nothing changed.
+    InvalidToken,
+    /// An admin exists already; nothing changed.
+    Closed,
+}
+
+/// Persistent state behind one interface.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Number of users with the admin role.
+    async fn count_admins(&self) -> Result<u64, StoreError>;
+    /// Number of users.
+    async fn count_users(&self) -> Result<u64, StoreError>;
+    /// All users, oldest first.
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// A local account and its password hash.
+    async fn find_local_user(&self, username: &str) -> Result<Option<(User, String)>, StoreError>;
+    /// Creates a local account.
+    async fn create_local_user(
+        &self,
+        user: NewLocalUser,
+        now: UnixTime,
+    ) -> Result<User, StoreError>;
+    /// Creates the user an OIDC provider vouched for, or refreshes its profile, groups and role.
+    async fn upsert_oidc_user(
+        &self,
+        identity: OidcIdentity,
+        now: UnixTime,
+    ) -> Result<User, StoreError>;
+    /// Records a successful sign-in.
+    async fn record_sign_in(&self, user_id: &str, now: UnixTime) -> Result<(), StoreError>;
+
+    /// Replaces every setup token with this one.
+    async fn replace_setup_token(
+        &self,
+        token_hash: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Atomically consumes the setup token and creates the first admin.
+    async fn complete_setup(
+        &self,
+        token_hash: &str,
+        admin: NewLocalUser,
+        now: UnixTime,
+    ) -> Result<SetupOutcome, StoreError>;
+
+    /// Stores an OIDC sign-in attempt.
+    async fn insert_login_attempt(&self, attempt: LoginAttempt) -> Result<(), StoreError>;
+    /// Removes and returns the attempt for this state hash, whether or not it has expired, so a
+    /// state can never be used twice.
+    async fn take_login_attempt(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<LoginAttempt>, StoreError>;
+
+    /// Creates a Session.
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
+    /// The Session whose cookie secret hashes to `token_hash`, revoked or not.
+    async fn session_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+    /// Moves a Session's last-seen time forward.
+    async fn touch_session(&self, id: &str, now: UnixTime) -> Result<(), StoreError>;
+    /// Revokes a Session by public id; false if there was no live one.
+    async fn revoke_session(&self, id: &str, now: UnixTime) -> Result<bool, StoreError>;
+    /// Sessions neither revoked nor past their absolute end, newest first. Idle expiry is the
+    /// caller's to apply: it depends on configuration.
+    async fn list_live_sessions(&self, now: UnixTime) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Number of Sessions that are neither revoked, past their absolute end, nor idle since
+    /// `idle_cutoff`.
+    async fn count_live_sessions(
+        &self,
+        now: UnixTime,
+        idle_cutoff: UnixTime,
+    ) -> Result<u64, StoreError>;
+    /// Deletes Sessions, setup tokens and login attempts that can no longer be used.
+    async fn purge_expired(&self, now: UnixTime, idle_cutoff: UnixTime) -> Result<u64, StoreError>;
+}

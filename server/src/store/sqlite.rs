@@ -1,0 +1,471 @@
+//! The embedded store: SQLite in the data directory, migrated at open.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use protocol::api::Role;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{
+    LoginAttempt, NewLocalUser, NewSession, OidcIdentity, SessionRecord, SetupOutcome, Store,
+    StoreError, UnixTime, User,
+};
+
+/// The file name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "postern.db";
+
+/// The user columns every user query selects, as a literal so queries stay `&'static str`.
+macro_rules! user_columns {
+    () => {
+        "u.id, u.source, u.subject, u.username, u.name, u.email, u.groups_json, u.role, \
+         u.created_at, u.last_sign_in_at"
+    };
+}
+
+/// Sessions joined with their users; callers append the `WHERE`.
+macro_rules! session_select {
+    () => {
+        concat!(
+            "SELECT s.id AS session_id, s.source AS session_source, \
+             s.created_at AS session_created_at, s.last_seen_at, s.expires_at, s.revoked_at, \
+             s.user_agent, s.address, ",
+            user_columns!(),
+            " FROM sessions s JOIN users u ON u.id = s.user_id"
+        )
+    };
+}
+
+/// SQLite-backed [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
+    pub async fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(DATABASE_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
+    let groups_json: String = row.try_get("groups_json")?;
+    let groups = serde_json::from_str(&groups_json)
+        .map_err(|error| StoreError::Corrupt(format!("groups_json: {error}")))?;
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        source: row.try_get("source")?,
+        subject: row.try_get("subject")?,
+        username: row.try_get("username")?,
+        name: row.try_get("name")?,
+        email: row.try_get("email")?,
+        groups,
+        role: parse_role(&role)?,
+        created_at: row.try_get("created_at")?,
+        last_sign_in_at: row.try_get("last_sign_in_at")?,
+    })
+}
+
+fn parse_role(role: &str) -> Result<Role, StoreError> {
+    match role {
+        "admin" => Ok(Role::Admin),
+        "user" => Ok(Role::User),
+        other => Err(StoreError::Corrupt(format!("role {other:?}"))),
+    }
+}
+
+fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: row.try_get("session_id")?,
+        source: row.try_get("session_source")?,
+        created_at: row.try_get("session_created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        user_agent: row.try_get("user_agent")?,
+        address: row.try_get("address")?,
+        user: user_from_row(row)?,
+    })
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn new_user_id() -> String {
+    crate::secret::random_id()
+}
+
+async fn insert_local_user<'c, E>(
+    executor: E,
+    user: &NewLocalUser,
+    now: UnixTime,
+) -> Result<User, StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    let id = new_user_id();
+    let result = sqlx::query(
+        "INSERT INTO users (id, source, subject, username, name, email, groups_json, role, \
+         password_hash, created_at) VALUES (?, 'local', ?, ?, ?, ?, '[]', ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&user.username)
+    .bind(&user.username)
+    .bind(&user.name)
+    .bind(&user.email)
+    .bind(user.role.as_str())
+    .bind(&user.password_hash)
+    .bind(now)
+    .execute(executor)
+    .await;
+    match result {
+        Ok(_) => Ok(User {
+            id,
+            source: "local".to_owned(),
+            subject: user.username.clone(),
+            username: user.username.clone(),
+            name: user.name.clone(),
+            email: user.email.clone(),
+            groups: Vec::new(),
+            role: user.role,
+            created_at: now,
+            last_sign_in_at: None,
+        }),
+        Err(error) if is_unique_violation(&error) => Err(StoreError::Conflict("username")),
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn count_admins(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count.unsigned_abs())
+    }
+
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count.unsigned_abs())
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u ORDER BY u.created_at, u.username"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn find_local_user(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", u.password_hash FROM users u WHERE u.source = 'local' AND u.subject = ?"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let password_hash: Option<String> = row.try_get("password_hash")?;
+        let password_hash = password_hash
+            .ok_or_else(|| StoreError::Corrupt("local user without password".to_owned()))?;
+        Ok(Some((user_from_row(&row)?, password_hash)))
+    }
+
+    async fn create_local_user(
+        &self,
+        user: NewLocalUser,
+        now: UnixTime,
+    ) -> Result<User, StoreError> {
+        insert_local_user(&self.pool, &user, now).await
+    }
+
+    async fn upsert_oidc_user(
+        &self,
+        identity: OidcIdentity,
+        now: UnixTime,
+    ) -> Result<User, StoreError> {
+        let groups_json = serde_json::to_string(&identity.groups)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        sqlx::query(
+            "INSERT INTO users (id, source, subject, username, name, email, groups_json, role, \
+             created_at, last_sign_in_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (source, subject) DO UPDATE SET username = excluded.username, \
+             name = excluded.name, email = excluded.email, groups_json = excluded.groups_json, \
+             role = excluded.role, last_sign_in_at = excluded.last_sign_in_at",
+        )
+        .bind(new_user_id())
+        .bind(&identity.provider)
+        .bind(&identity.subject)
+        .bind(&identity.username)
+        .bind(&identity.name)
+        .bind(&identity.email)
+        .bind(&groups_json)
+        .bind(identity.role.as_str())
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.source = ? AND u.subject = ?"
+        ))
+        .bind(&identity.provider)
+        .bind(&identity.subject)
+        .fetch_one(&self.pool)
+        .await?;
+        user_from_row(&row)
+    }
+
+    async fn record_sign_in(&self, user_id: &str, now: UnixTime) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET last_sign_in_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn replace_setup_token(
+        &self,
+        token_hash: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("DELETE FROM setup_tokens")
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query("INSERT INTO setup_tokens (token_hash, expires_at) VALUES (?, ?)")
+            .bind(token_hash)
+            .bind(expires_at)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn complete_setup(
+        &self,
+        token_hash: &str,
+        admin: NewLocalUser,
+        now: UnixTime,
+    ) -> Result<SetupOutcome, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock up front, so two setup requests racing with the
+        // same token cannot both see it and both create an admin.
+        let mut connection = self.pool.acquire().await?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *connection)
+            .await?;
+        let outcome = complete_setup_locked(&mut connection, token_hash, &admin, now).await;
+        let finish = match &outcome {
+            Ok(SetupOutcome::Created(_)) => "COMMIT",
+            _ => "ROLLBACK",
+        };
+        sqlx::query(finish).execute(&mut *connection).await?;
+        outcome
+    }
+
+    async fn insert_login_attempt(&self, attempt: LoginAttempt) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_attempts (state_hash, provider, nonce, pkce_verifier, \
+             binding_hash, return_to, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&attempt.state_hash)
+        .bind(&attempt.provider)
+        .bind(&attempt.nonce)
+        .bind(&attempt.pkce_verifier)
+        .bind(&attempt.binding_hash)
+        .bind(&attempt.return_to)
+        .bind(attempt.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_login_attempt(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<LoginAttempt>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM login_attempts WHERE state_hash = ? RETURNING state_hash, provider, \
+             nonce, pkce_verifier, binding_hash, return_to, expires_at",
+        )
+        .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(LoginAttempt {
+            state_hash: row.try_get("state_hash")?,
+            provider: row.try_get("provider")?,
+            nonce: row.try_get("nonce")?,
+            pkce_verifier: row.try_get("pkce_verifier")?,
+            binding_hash: row.try_get("binding_hash")?,
+            return_to: row.try_get("return_to")?,
+            expires_at: row.try_get("expires_at")?,
+        }))
+    }
+
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, token_hash, user_id, source, created_at, last_seen_at, \
+             expires_at, user_agent, address) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&session.id)
+        .bind(&session.token_hash)
+        .bind(&session.user_id)
+        .bind(&session.source)
+        .bind(session.created_at)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(&session.user_agent)
+        .bind(&session.address)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(concat!(session_select!(), " WHERE s.token_hash = ?"))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn touch_session(&self, id: &str, now: UnixTime) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?")
+            .bind(now)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn revoke_session(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn list_live_sessions(&self, now: UnixTime) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            session_select!(),
+            " WHERE s.revoked_at IS NULL AND s.expires_at > ? ORDER BY s.created_at DESC"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn count_live_sessions(
+        &self,
+        now: UnixTime,
+        idle_cutoff: UnixTime,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > ? \
+             AND last_seen_at > ?",
+        )
+        .bind(now)
+        .bind(idle_cutoff)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count.unsigned_abs())
+    }
+
+    async fn purge_expired(&self, now: UnixTime, idle_cutoff: UnixTime) -> Result<u64, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let sessions = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ? \
+             OR revoked_at IS NOT NULL",
+        )
+        .bind(now)
+        .bind(idle_cutoff)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        let tokens = sqlx::query("DELETE FROM setup_tokens WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+        let attempts = sqlx::query("DELETE FROM login_attempts WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+        transaction.commit().await?;
+        Ok(sessions + tokens + attempts)
+    }
+}
+
+async fn complete_setup_locked(
+    connection: &mut sqlx::SqliteConnection,
+    token_hash: &str,
+    admin: &NewLocalUser,
+    now: UnixTime,
+) -> Result<SetupOutcome, StoreError> {
+    let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+        .fetch_one(&mut *connection)
+        .await?;
+    if admins > 0 {
+        return Ok(SetupOutcome::Closed);
+    }
+    let deleted = sqlx::query("DELETE FROM setup_tokens WHERE token_hash = ? AND expires_at > ?")
+        .bind(token_hash)
+        .bind(now)
+        .execute(&mut *connection)
+        .await?
+        .rows_affected();
+    if deleted != 1 {
+        return Ok(SetupOutcome::InvalidToken);
+    }
+    // The admin must be created by this setup; a matching local username would be a surprise
+    // takeover, so a conflict aborts the whole setup.
+    let admin = NewLocalUser {
+        role: Role::Admin,
+        ..admin.clone()
+    };
+    let user = insert_local_user(&mut *connection, &admin, now).await?;
+    sqlx::query("DELETE FROM setup_tokens")
+        .execute(&mut *connection)
+        .await?;
+    Ok(SetupOutcome::Created(user))
+}
