@@ -158,8 +158,9 @@ pub struct OidcProviderConfig {
     pub id: String,
     /// Name on the sign-in button.
     pub name: String,
-    /// Issuer URL; discovery is read from `{issuer}/.well-known/openid-configuration`.
-    pub issuer: Url,
+    /// Issuer URL exactly as the provider states it (a trailing slash matters);
+    /// discovery is read from `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
     /// OAuth client id.
     pub client_id: String,
     /// OAuth client secret. Prefer `client_secret_file` or `POSTERN_OIDC_SECRET_{ID}`.
@@ -451,7 +452,11 @@ fn check_public_url(url: &Url) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn check_issuer(url: &Url) -> Result<(), &'static str> {
+fn check_issuer(issuer: &str) -> Result<(), &'static str> {
+    let url = Url::parse(issuer).map_err(|_| "is not a URL")?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment");
+    }
     match url.scheme() {
         "https" => Ok(()),
         "http" if url.host_str().is_some_and(is_loopback_host) => Ok(()),

@@ -134,6 +134,11 @@ impl Server {
         &self.report
     }
 
+    /// The store, for operator tooling and tests that check what a request left behind.
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.state.store)
+    }
+
     /// Serves until `shutdown` resolves, then drains open connections.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let purge_state = self.state.clone();

@@ -152,10 +152,19 @@ impl OidcProvider {
                 }
             }
         }
-        let issuer = IssuerUrl::from_url(self.config.issuer.clone());
+        let issuer = IssuerUrl::new(self.config.issuer.clone())
+            .map_err(|error| OidcError::Misconfigured(error.into()))?;
         let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
             .await
-            .map_err(|error| OidcError::Unreachable(anyhow::Error::new(error)))?;
+            .map_err(|error| {
+                match error {
+                    openidconnect::DiscoveryError::Request(_) => {
+                        OidcError::Unreachable(anyhow::Error::new(error))
+                    }
+                    // It answered, but not with a usable document for this issuer.
+                    other => OidcError::Misconfigured(anyhow::Error::new(other)),
+                }
+            })?;
         *self.discovery.write().await = Some((Instant::now(), metadata.clone()));
         Ok(metadata)
     }

@@ -176,7 +176,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query(concat!(
             "SELECT ",
             user_columns!(),
-            " FROM users u ORDER BY u.created_at, u.username"
+            " FROM users u ORDER BY u.created_at, u.rowid"
         ))
         .fetch_all(&self.pool)
         .await?;
