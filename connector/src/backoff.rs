@@ -31,7 +31,11 @@ impl Backoff {
         let factor = 2u32.saturating_pow(attempt.min(31));
         let window = self.base.saturating_mul(factor).min(self.max);
         // NaN would poison the multiplication below; treat it as no jitter.
-        let jitter = if jitter.is_nan() { 0.0 } else { jitter.clamp(0.0, 1.0) };
+        let jitter = if jitter.is_nan() {
+            0.0
+        } else {
+            jitter.clamp(0.0, 1.0)
+        };
         window.mul_f64(0.5 + jitter / 2.0)
     }
 }

@@ -1,0 +1,40 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `cargo xtask run [--release] [-- SERVER ARGS]`: install the build tools, build the web app
+//!   and the server, and start the server with embedded defaults.
+//! - `cargo xtask ci`: install everything the tests use, then fmt, clippy (native and wasm),
+//!   the web build, and every unit and integration test with their real peers.
+//! - `cargo xtask install`: only the installation step.
+//!
+//! Every install is guarded by a version check, so a machine that has the tool skips it.
+
+mod install;
+mod tasks;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => tasks::run(&args[1..]),
+        Some("ci") => tasks::ci(),
+        Some("install") => install::all(install::Purpose::Ci),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 run [--release] [-- SERVER ARGS]   build everything and start postern-server\n  \
+                 ci                                 install test peers, then fmt, clippy, web build, all tests\n  \
+                 install                            install the tools and peers only"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The tasks themselves, and the small command runner they share.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::install::{self, Purpose};
+
+/// The workspace root.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// A command that runs in the workspace root and fails loudly.
+pub struct Cmd {
+    command: Command,
+    display: String,
+}
+
+/// Starts a [`Cmd`].
+pub fn cmd(program: &str, args: &[&str]) -> Cmd {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(project_root());
+    Cmd { command, display: format!("{program} {}", args.join(" ")) }
+}
+
+impl Cmd {
+    /// Sets an environment variable.
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Cmd {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Runs somewhere else than the root.
+    pub fn current_dir(mut self, dir: &Path) -> Cmd {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// Runs to completion; a non-zero exit is an error naming the command.
+    pub fn run(mut self) -> anyhow::Result<()> {
+        eprintln!("$ {}", self.display);
+        let status = self.command.status().with_context(|| format!("cannot run {}", self.display))?;
+        if !status.success() {
+            bail!("`{}` failed ({status})", self.display);
+        }
+        Ok(())
+    }
+}
+
+/// Runs `body` as a named step and reports how long it took.
+pub fn step(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let result = body().with_context(|| format!("step `{name}`"));
+    eprintln!("xtask: {name}: {} in {:.1}s", if result.is_ok() { "done" } else { "FAILED" }, started.elapsed().as_secs_f64());
+    result
+}
+
+/// `PATH` with the npm tools (binaryen's wasm-opt) first, as Trunk needs.
+fn path_with_node_tools() -> std::ffi::OsString {
+    let mut paths = vec![project_root().join("node_modules/.bin")];
+    if let Some(path) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(paths).unwrap_or_default()
+}
+
+/// Builds the web app into `dist/` with Trunk, offline.
+fn build_web() -> anyhow::Result<()> {
+    cmd("cargo", &["fetch", "--quiet"]).run()?;
+    cmd("trunk", &["build", "--release"])
+        .env("PATH", path_with_node_tools())
+        .env("TRUNK_SKIP_VERSION_CHECK", "true")
+        .run()
+}
+
+/// `cargo xtask run`.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let (ours, server_args) = match args.iter().position(|arg| arg == "--") {
+        Some(split) => (&args[..split], &args[split + 1..]),
+        None => (args, &[][..]),
+    };
+    let release = ours.iter().any(|arg| arg == "--release");
+    if let Some(unknown) = ours.iter().find(|arg| *arg != "--release") {
+        bail!("unknown option {unknown} (server options go after `--`)");
+    }
+    step("install", || install::all(Purpose::Run))?;
+    step("build web app", build_web)?;
+    let mut build = vec!["build", "--package", "server", "--bin", "postern-server"];
+    if release {
+        build.push("--release");
+    }
+    step("build server", || cmd("cargo", &build).run())?;
+    let root = project_root();
+    let binary = root.join("target").join(if release { "release" } else { "debug" }).join("postern-server");
+    let data_dir = root.join(".postern");
+    let mut server = Command::new(&binary);
+    server.current_dir(&root);
+    // Defaults first; anything after `--` comes later on the command line and wins.
+    let has = |flag: &str| server_args.iter().any(|arg| arg == flag || arg.starts_with(&format!("{flag}=")));
+    if !has("--data-dir") && std::env::var_os("POSTERN_DATA_DIR").is_none() {
+        server.arg("--data-dir").arg(&data_dir);
+    }
+    if !has("--web-root") && std::env::var_os("POSTERN_WEB_ROOT").is_none() {
+        server.arg("--web-root").arg(root.join("dist"));
+    }
+    server.args(server_args);
+    eprintln!("xtask: starting {}", binary.display());
+    let status = server.status().with_context(|| format!("cannot start {}", binary.display()))?;
+    if !status.success() {
+        bail!("postern-server exited with {status}");
+    }
+    Ok(())
+}
+
+/// `cargo xtask ci`.
+pub fn ci() -> anyhow::Result<()> {
+    let started = Instant::now();
+    step("install", || install::all(Purpose::Ci))?;
+    step("fmt", || cmd("cargo", &["fmt", "--all", "--check"]).run())?;
+    step("clippy", || {
+        cmd("cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]).run()
+    })?;
+    step("clippy (wasm32)", || {
+        cmd(
+            "cargo",
+            &["clippy", "--package", "web", "--target", "wasm32-unknown-unknown", "--locked", "--", "-D", "warnings"],
+        )
+        .run()
+    })?;
+    step("build web app", build_web)?;
+    // The integration tests start the real server binary, so it must be built first.
+    step("build server", || cmd("cargo", &["build", "--package", "server", "--bin", "postern-server", "--locked"]).run())?;
+    step("test", || cmd("cargo", &["test", "--workspace", "--exclude", "web", "--locked"]).run())?;
+    eprintln!("xtask: ci passed in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
