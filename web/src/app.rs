@@ -1,0 +1,59 @@
+//! The router: maps each path in `protocol::routes::CLIENT_ROUTES` to its page.
+
+use leptos::prelude::*;
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::pages::admin::{AdminOverview, AdminProviders, AdminSessions, AdminShell, AdminUsers};
+use crate::pages::launcher::Launcher;
+use crate::pages::login::Login;
+use crate::pages::not_found::NotFound;
+use crate::pages::setup::Setup;
+
+/// The whole app. The routes must match `protocol::routes::CLIENT_ROUTES`: the server answers
+/// exactly those paths with status 200 and everything else with 404.
+#[component]
+pub fn App() -> impl IntoView {
+    view! {
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/") view=Launcher />
+                <Route path=path!("/login") view=Login />
+                <Route path=path!("/setup") view=Setup />
+                <ParentRoute path=path!("/admin") view=AdminShell>
+                    <Route path=path!("") view=AdminOverview />
+                    <Route path=path!("/users") view=AdminUsers />
+                    <Route path=path!("/sessions") view=AdminSessions />
+                    <Route path=path!("/providers") view=AdminProviders />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The paths the router above answers. A page added to `CLIENT_ROUTES` fails the test below
+/// until it is routed here and listed.
+#[cfg(test)]
+const ROUTED_PATHS: &[&str] = &[
+    "/",
+    "/login",
+    "/setup",
+    "/admin",
+    "/admin/users",
+    "/admin/sessions",
+    "/admin/providers",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_equal_the_protocol_list() {
+        let mut routed = ROUTED_PATHS.to_vec();
+        let mut expected = protocol::routes::CLIENT_ROUTES.to_vec();
+        routed.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(routed, expected);
+    }
+}
