@@ -30,31 +30,44 @@ pub fn all(purpose: Purpose) -> anyhow::Result<()> {
         step("install: debian packages", || apt(TEST_PACKAGES))?;
     }
     step("install: node and npm", || {
-        if which("npm") { Ok(()) } else { apt(&["nodejs", "npm"]) }
+        if which("npm") {
+            Ok(())
+        } else {
+            apt(&["nodejs", "npm"])
+        }
     })?;
     step("install: trunk", trunk)?;
     step("install: wasm-bindgen-cli", wasm_bindgen)?;
-    step("install: npm packages (web build)", || npm_ci(&project_root()))?;
+    step("install: npm packages (web build)", || {
+        npm_ci(&project_root())
+    })?;
     if purpose == Purpose::Ci {
-        step("install: npm packages (test peers)", || npm_ci(&project_root().join("tests/peers")))?;
+        step("install: npm packages (test peers)", || {
+            npm_ci(&project_root().join("tests/peers"))
+        })?;
     }
     Ok(())
 }
 
 fn which(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 fn output_of(program: &str, args: &[&str]) -> Option<String> {
     let output = Command::new(program).args(args).output().ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn wasm_target() -> anyhow::Result<()> {
     let installed = output_of("rustup", &["target", "list", "--installed"]).unwrap_or_default();
-    if installed.lines().any(|line| line.trim() == "wasm32-unknown-unknown") {
+    if installed
+        .lines()
+        .any(|line| line.trim() == "wasm32-unknown-unknown")
+    {
         return Ok(());
     }
     cmd("rustup", &["target", "add", "wasm32-unknown-unknown"]).run()
@@ -85,11 +98,20 @@ fn apt(packages: &[&str]) -> anyhow::Result<()> {
         let mut full: Vec<&str> = sudo.to_vec();
         full.extend_from_slice(args);
         let (program, rest) = full.split_first().context("empty command")?;
-        cmd(program, rest).env("DEBIAN_FRONTEND", "noninteractive").run()
+        cmd(program, rest)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()
     };
     run_apt(&["apt-get", "-o", "DPkg::Lock::Timeout=600", "update", "-qq"])?;
-    let mut install =
-        vec!["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq", "--no-install-recommends"];
+    let mut install = vec![
+        "apt-get",
+        "-o",
+        "DPkg::Lock::Timeout=600",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+    ];
     install.extend(missing);
     run_apt(&install)
 }
@@ -100,12 +122,24 @@ fn trunk() -> anyhow::Result<()> {
     }
     // A debug build of trunk takes minutes instead of the twenty of its LTO release profile,
     // and is plenty fast for building one app.
-    cmd("cargo", &["install", "--debug", "--locked", "trunk", "--version", TRUNK_VERSION]).run()
+    cmd(
+        "cargo",
+        &[
+            "install",
+            "--debug",
+            "--locked",
+            "trunk",
+            "--version",
+            TRUNK_VERSION,
+        ],
+    )
+    .run()
 }
 
 /// The `wasm-bindgen` version in Cargo.lock; the CLI must equal it exactly.
 pub fn wasm_bindgen_version() -> anyhow::Result<String> {
-    let lock = std::fs::read_to_string(project_root().join("Cargo.lock")).context("read Cargo.lock")?;
+    let lock =
+        std::fs::read_to_string(project_root().join("Cargo.lock")).context("read Cargo.lock")?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line == "name = \"wasm-bindgen\"" {
@@ -122,11 +156,17 @@ pub fn wasm_bindgen_version() -> anyhow::Result<String> {
 
 fn wasm_bindgen() -> anyhow::Result<()> {
     let version = wasm_bindgen_version()?;
-    if output_of("wasm-bindgen", &["--version"]).is_some_and(|found| found.split_whitespace().nth(1) == Some(&version)) {
+    if output_of("wasm-bindgen", &["--version"])
+        .is_some_and(|found| found.split_whitespace().nth(1) == Some(&version))
+    {
         return Ok(());
     }
     // Not --locked: the CLI's own lockfile wants a crate version the registry no longer has.
-    cmd("cargo", &["install", "wasm-bindgen-cli", "--version", &version]).run()
+    cmd(
+        "cargo",
+        &["install", "wasm-bindgen-cli", "--version", &version],
+    )
+    .run()
 }
 
 /// `npm ci` in `dir`, skipped when `node_modules` was installed from the same lockfile.
@@ -137,7 +177,12 @@ fn npm_ci(dir: &Path) -> anyhow::Result<()> {
     if std::fs::read(&stamp).is_ok_and(|installed| installed == lock) {
         return Ok(());
     }
-    cmd("npm", &["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(dir).run()?;
+    cmd(
+        "npm",
+        &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+    )
+    .current_dir(dir)
+    .run()?;
     std::fs::write(&stamp, lock).context("write install stamp")?;
     Ok(())
 }

@@ -11,7 +11,9 @@ use crate::install::{self, Purpose};
 
 /// The workspace root.
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// A command that runs in the workspace root and fails loudly.
@@ -24,7 +26,10 @@ pub struct Cmd {
 pub fn cmd(program: &str, args: &[&str]) -> Cmd {
     let mut command = Command::new(program);
     command.args(args).current_dir(project_root());
-    Cmd { command, display: format!("{program} {}", args.join(" ")) }
+    Cmd {
+        command,
+        display: format!("{program} {}", args.join(" ")),
+    }
 }
 
 impl Cmd {
@@ -43,7 +48,10 @@ impl Cmd {
     /// Runs to completion; a non-zero exit is an error naming the command.
     pub fn run(mut self) -> anyhow::Result<()> {
         eprintln!("$ {}", self.display);
-        let status = self.command.status().with_context(|| format!("cannot run {}", self.display))?;
+        let status = self
+            .command
+            .status()
+            .with_context(|| format!("cannot run {}", self.display))?;
         if !status.success() {
             bail!("`{}` failed ({status})", self.display);
         }
@@ -55,7 +63,11 @@ impl Cmd {
 pub fn step(name: &str, body: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
     let started = Instant::now();
     let result = body().with_context(|| format!("step `{name}`"));
-    eprintln!("xtask: {name}: {} in {:.1}s", if result.is_ok() { "done" } else { "FAILED" }, started.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask: {name}: {} in {:.1}s",
+        if result.is_ok() { "done" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    );
     result
 }
 
@@ -95,12 +107,19 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     step("build server", || cmd("cargo", &build).run())?;
     let root = project_root();
-    let binary = root.join("target").join(if release { "release" } else { "debug" }).join("postern-server");
+    let binary = root
+        .join("target")
+        .join(if release { "release" } else { "debug" })
+        .join("postern-server");
     let data_dir = root.join(".postern");
     let mut server = Command::new(&binary);
     server.current_dir(&root);
     // Defaults first; anything after `--` comes later on the command line and wins.
-    let has = |flag: &str| server_args.iter().any(|arg| arg == flag || arg.starts_with(&format!("{flag}=")));
+    let has = |flag: &str| {
+        server_args
+            .iter()
+            .any(|arg| arg == flag || arg.starts_with(&format!("{flag}=")))
+    };
     if !has("--data-dir") && std::env::var_os("POSTERN_DATA_DIR").is_none() {
         server.arg("--data-dir").arg(&data_dir);
     }
@@ -109,7 +128,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     server.args(server_args);
     eprintln!("xtask: starting {}", binary.display());
-    let status = server.status().with_context(|| format!("cannot start {}", binary.display()))?;
+    let status = server
+        .status()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
     if !status.success() {
         bail!("postern-server exited with {status}");
     }
@@ -122,19 +143,63 @@ pub fn ci() -> anyhow::Result<()> {
     step("install", || install::all(Purpose::Ci))?;
     step("fmt", || cmd("cargo", &["fmt", "--all", "--check"]).run())?;
     step("clippy", || {
-        cmd("cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]).run()
+        cmd(
+            "cargo",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )
+        .run()
     })?;
     step("clippy (wasm32)", || {
         cmd(
             "cargo",
-            &["clippy", "--package", "web", "--target", "wasm32-unknown-unknown", "--locked", "--", "-D", "warnings"],
+            &[
+                "clippy",
+                "--package",
+                "web",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
         )
         .run()
     })?;
     step("build web app", build_web)?;
     // The integration tests start the real server binary, so it must be built first.
-    step("build server", || cmd("cargo", &["build", "--package", "server", "--bin", "postern-server", "--locked"]).run())?;
-    step("test", || cmd("cargo", &["test", "--workspace", "--exclude", "web", "--locked"]).run())?;
-    eprintln!("xtask: ci passed in {:.0}s", started.elapsed().as_secs_f64());
+    step("build server", || {
+        cmd(
+            "cargo",
+            &[
+                "build",
+                "--package",
+                "server",
+                "--bin",
+                "postern-server",
+                "--locked",
+            ],
+        )
+        .run()
+    })?;
+    step("test", || {
+        cmd(
+            "cargo",
+            &["test", "--workspace", "--exclude", "web", "--locked"],
+        )
+        .run()
+    })?;
+    eprintln!(
+        "xtask: ci passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
