@@ -316,10 +316,10 @@ impl Config {
     /// Checks what types cannot: URL shapes, uniqueness, sensible durations.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |message: String| Err(ConfigError::Invalid(message));
-        if let Some(url) = &self.public_url {
-            if let Err(message) = check_public_url(url) {
-                return invalid(format!("public_url {url}: {message}"));
-            }
+        if let Some(url) = &self.public_url
+            && let Err(message) = check_public_url(url)
+        {
+            return invalid(format!("public_url {url}: {message}"));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return invalid("tls.cert and tls.key must be given together".to_owned());

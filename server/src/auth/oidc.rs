@@ -145,12 +145,11 @@ impl OidcProvider {
     }
 
     async fn metadata(&self, refresh: bool) -> Result<CoreProviderMetadata, OidcError> {
-        if !refresh {
-            if let Some((fetched, metadata)) = &*self.discovery.read().await {
-                if fetched.elapsed() < DISCOVERY_TTL {
-                    return Ok(metadata.clone());
-                }
-            }
+        if !refresh
+            && let Some((fetched, metadata)) = &*self.discovery.read().await
+            && fetched.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(metadata.clone());
         }
         let issuer = IssuerUrl::new(self.config.issuer.clone())
             .map_err(|error| OidcError::Misconfigured(error.into()))?;
@@ -246,9 +245,7 @@ impl OidcProvider {
             let verifier = client
                 .id_token_verifier()
                 .set_allowed_algs(allowed_algs(&metadata));
-            id_token
-                .claims(&verifier, &nonce)
-                .map(|claims| claims.clone())
+            id_token.claims(&verifier, &nonce).cloned()
         };
         let claims = match verified {
             Ok(claims) => claims,

@@ -20,10 +20,10 @@ pub async fn serve(State(state): State<AppState>, request: Request) -> Response 
     }
     let path = request.uri().path();
     let root = &state.config.web_root;
-    if let Some(file) = asset_path(root, path) {
-        if let Ok(bytes) = tokio::fs::read(&file).await {
-            return asset_response(&file, bytes);
-        }
+    if let Some(file) = asset_path(root, path)
+        && let Ok(bytes) = tokio::fs::read(&file).await
+    {
+        return asset_response(&file, bytes);
     }
     let status = if protocol::routes::is_client_route(path) {
         StatusCode::OK

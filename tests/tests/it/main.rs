@@ -1,5 +1,8 @@
 //! Postern's integration tests: one binary (to link once), each module a front door.
 
+// Everything in this binary is test code, helpers included: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod admin;
 mod binary;
 mod browser;
