@@ -57,6 +57,21 @@ pub mod error_code {
     pub const LOCAL_SIGN_IN_DISABLED: &str = "local_sign_in_disabled";
     /// Something failed on the server; the details are in its log.
     pub const INTERNAL: &str = "internal";
+    /// The connector token is unknown or revoked.
+    pub const BAD_CONNECTOR_TOKEN: &str = "bad_connector_token";
+    /// The connector and server speak incompatible tunnel versions; the message says which
+    /// side to upgrade.
+    pub const VERSION_MISMATCH: &str = "version_mismatch";
+    /// The connector refused a Stream: its destination is outside its local allow-list.
+    pub const DESTINATION_REFUSED: &str = "destination_refused";
+    /// The connector could not reach the origin service (refused, unreachable, timed out).
+    pub const ORIGIN_UNREACHABLE: &str = "origin_unreachable";
+    /// No replica of the App's Connector is attached.
+    pub const CONNECTOR_OFFLINE: &str = "connector_offline";
+    /// Policy refused access to the App; the message carries the reason.
+    pub const ACCESS_DENIED: &str = "access_denied";
+    /// No such App.
+    pub const UNKNOWN_APP: &str = "unknown_app";
 }
 
 /// What a signed-in user may do across Postern.
@@ -280,4 +295,216 @@ mod tests {
         let body = r#"{"username":"a","password":"b","admin":true}"#;
         assert!(serde_json::from_str::<LocalSignInRequest>(body).is_err());
     }
+}
+
+/// What an App carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppKind {
+    /// An SSH server (`ssh://host:port`).
+    Ssh,
+    /// An RDP server (`rdp://host:port`).
+    Rdp,
+    /// Any TCP service (`tcp://host:port`).
+    Tcp,
+}
+
+impl AppKind {
+    /// The lowercase name, which is also the service URL scheme.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppKind::Ssh => "ssh",
+            AppKind::Rdp => "rdp",
+            AppKind::Tcp => "tcp",
+        }
+    }
+
+    /// The kind for a service URL scheme.
+    pub fn from_scheme(scheme: &str) -> Option<AppKind> {
+        match scheme {
+            "ssh" => Some(AppKind::Ssh),
+            "rdp" => Some(AppKind::Rdp),
+            "tcp" => Some(AppKind::Tcp),
+            _ => None,
+        }
+    }
+
+    /// The port a service URL of this kind means when it names none.
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            AppKind::Ssh => Some(22),
+            AppKind::Rdp => Some(3389),
+            AppKind::Tcp => None,
+        }
+    }
+}
+
+/// Who may use an App: anyone matching any entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AllowList {
+    /// Exact email addresses (compared case-insensitively).
+    pub emails: Vec<String>,
+    /// Email domains, such as `example.com` (the part after `@`, case-insensitive).
+    pub email_domains: Vec<String>,
+    /// Group names from the identity provider, compared exactly.
+    pub groups: Vec<String>,
+}
+
+/// A Connector as an admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorSummary {
+    /// Stable id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// When created.
+    pub created_at: String,
+    /// When its token was last rotated, if ever.
+    pub rotated_at: Option<String>,
+    /// Whether its token is revoked (it can no longer attach).
+    pub revoked: bool,
+    /// Replicas attached right now.
+    pub replicas: Vec<ReplicaSummary>,
+}
+
+/// One running connector process attached to this server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaSummary {
+    /// Random id the process chose at start.
+    pub id: String,
+    /// Host name it reported.
+    pub hostname: String,
+    /// Tunnel protocol version it speaks.
+    pub protocol_version: u32,
+    /// Live Connections (HA links) from it.
+    pub connections: u32,
+    /// Address it connects from.
+    pub address: String,
+}
+
+/// `POST /api/admin/connectors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnectorRequest {
+    /// Unique name: lowercase letters, digits, dashes.
+    pub name: String,
+}
+
+/// The answer to creating or rotating a Connector: the token is shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorToken {
+    /// The Connector.
+    pub connector: ConnectorSummary,
+    /// The secret `postern connector run --token` needs. Stored only hashed.
+    pub token: String,
+}
+
+/// An App as an admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSummary {
+    /// Stable id.
+    pub id: String,
+    /// Unique name, used in `--app` and in URLs.
+    pub name: String,
+    /// What it carries.
+    pub kind: AppKind,
+    /// Name of the Connector that reaches it.
+    pub connector: String,
+    /// Where the Connector dials, such as `ssh://localhost:22`.
+    pub service_url: String,
+    /// How long access granted for it lasts, in seconds.
+    pub session_duration_seconds: u64,
+    /// Who may use it.
+    pub allow: AllowList,
+    /// When created.
+    pub created_at: String,
+}
+
+/// `POST /api/admin/apps` and `PUT /api/admin/apps/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRequest {
+    /// Unique name: lowercase letters, digits, dashes.
+    pub name: String,
+    /// What it carries; must match the service URL's scheme.
+    pub kind: AppKind,
+    /// Name of the Connector that reaches it.
+    pub connector: String,
+    /// `ssh://host[:port]`, `rdp://host[:port]` or `tcp://host:port`.
+    pub service_url: String,
+    /// How long access granted for it lasts, in seconds (default 8 hours).
+    #[serde(default)]
+    pub session_duration_seconds: Option<u64>,
+    /// Who may use it.
+    #[serde(default)]
+    pub allow: AllowList,
+}
+
+/// A Service token as an admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceTokenSummary {
+    /// The client id (public half).
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Apps it may reach, by name.
+    pub apps: Vec<String>,
+    /// When it stops working.
+    pub expires_at: String,
+    /// When created.
+    pub created_at: String,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// `POST /api/admin/service-tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateServiceTokenRequest {
+    /// Unique name.
+    pub name: String,
+    /// Apps it may reach, by name.
+    pub apps: Vec<String>,
+    /// Lifetime in seconds (default one year).
+    #[serde(default)]
+    pub expires_in_seconds: Option<u64>,
+}
+
+/// The answer to creating a Service token: the secret is shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceTokenCreated {
+    /// The token.
+    pub token: ServiceTokenSummary,
+    /// The secret half. Stored only hashed.
+    pub secret: String,
+}
+
+/// The outcome of a policy decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Access granted.
+    Allow,
+    /// Access refused.
+    Deny,
+}
+
+/// One Audit event (`GET /api/admin/audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Increasing id.
+    pub id: i64,
+    /// When it happened.
+    pub at: String,
+    /// Who acted: `user:{username}`, `service-token:{id}`, `connector:{name}` or `system`.
+    pub actor: String,
+    /// What happened, such as `stream.open` or `connector.create`.
+    pub action: String,
+    /// The App concerned, if any.
+    pub app: Option<String>,
+    /// The decision, for access checks.
+    pub decision: Option<Decision>,
+    /// Why, in words.
+    pub reason: String,
 }

@@ -5,9 +5,13 @@
 //! `wasm32-unknown-unknown` and for every native target alike.
 //!
 //! - [`api`]: request and response bodies of the JSON API under `/api`.
+//! - [`gateway`]: how native clients open Streams through the server.
 //! - [`routes`]: paths the server and the web app must agree on.
+//! - [`tunnel`]: how connectors attach to the server and how Streams open on them.
 //! - [`version`]: the product version and the dated history of wire-format changes.
 
 pub mod api;
+pub mod gateway;
 pub mod routes;
+pub mod tunnel;
 pub mod version;

@@ -4,14 +4,17 @@
 //! [`Server::serve`] runs until its shutdown future resolves. Tests drive the same two calls
 //! on port 0.
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod provision;
 pub mod secret;
 pub mod serve;
 pub mod store;
 pub mod tls;
+pub mod tunnel;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,6 +32,9 @@ use crate::store::sqlite::SqliteStore;
 
 /// How often expired Sessions, setup tokens and sign-in attempts are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How often attached Connectors are checked against the store, so a token rotated or revoked
+/// by `postern-server admin` (which cannot reach this process) stops working within seconds.
+const CONNECTOR_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What an operator needs to know once the server is up.
 #[derive(Debug, Clone)]
@@ -119,6 +125,7 @@ impl Server {
             metrics: metrics::Metrics::default(),
             started: Instant::now(),
             trusted_certificate: !certificate.self_signed,
+            registry: Arc::new(tunnel::Registry::default()),
             config,
         });
         Ok(Server {
@@ -155,9 +162,32 @@ impl Server {
                 }
             }
         });
+        let sweep_state = self.state.clone();
+        let sweeper = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(CONNECTOR_SWEEP_INTERVAL);
+            loop {
+                interval.tick().await;
+                for (connector_id, token_hash) in sweep_state.registry.attached_tokens() {
+                    let current = sweep_state.store.connector_by_token_hash(&token_hash).await;
+                    let valid = matches!(&current, Ok(Some(c)) if c.revoked_at.is_none() && c.id == connector_id);
+                    // A store error keeps links up: failing closed here would cut every
+                    // connector on a transient database hiccup.
+                    if !valid && current.is_ok() {
+                        tracing::info!(
+                            connector = connector_id,
+                            "connector token no longer valid; disconnecting"
+                        );
+                        sweep_state
+                            .registry
+                            .disconnect_token(&connector_id, &token_hash);
+                    }
+                }
+            }
+        });
         tracing::info!(addr = %self.report.local_addr, url = self.report.public_origin, "listening");
         serve::serve(self.listener, self.tls, http::router(self.state), shutdown).await;
         purger.abort();
+        sweeper.abort();
         Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! The `postern-server` binary: parse flags, load configuration, start, print what the
 //! operator needs, serve until SIGTERM or Ctrl-C.
 
+mod admin_cli;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -21,10 +23,21 @@ struct Args {
     check_config: bool,
     #[command(flatten)]
     overrides: Overrides,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Provision Connectors, Apps and Service tokens in the data directory.
+    Admin(admin_cli::AdminArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Some(Command::Admin(admin)) = args.command {
+        return run_admin(admin);
+    }
     let config = match Config::load(args.config.as_deref(), std::env::vars(), &args.overrides) {
         Ok(config) => config,
         Err(error) => {
@@ -51,6 +64,23 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("postern-server: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_admin(admin: admin_cli::AdminArgs) -> std::process::ExitCode {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(admin_cli::run(admin)),
+        Err(error) => Err(error.into()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("postern-server admin: {error:#}");
             std::process::ExitCode::FAILURE
         }
     }

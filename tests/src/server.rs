@@ -188,18 +188,21 @@ pub struct TestClient {
     origin: String,
 }
 
-/// A rustls client configuration trusting the roots in `cert_pem`.
+/// A rustls client configuration trusting the roots in `cert_pem`, offering HTTP/2 and
+/// HTTP/1.1 by ALPN as browsers do.
 pub fn trusting(cert_pem: &std::path::Path) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(cert_pem)? {
         roots.add(cert?)?;
     }
-    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
-    .with_no_client_auth())
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 impl TestClient {

@@ -11,8 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use axum::{Json, Router};
 use protocol::api::{
-    CreateLocalUserRequest, Overview, ProviderSummary, SessionSummary, UserSummary,
+    AppRequest, AppSummary, AuditEvent, ConnectorSummary, ConnectorToken, CreateConnectorRequest,
+    CreateLocalUserRequest, CreateServiceTokenRequest, Overview, ProviderSummary,
+    ServiceTokenCreated, ServiceTokenSummary, SessionSummary, UserSummary, error_code,
 };
+use serde::Deserialize;
+
+use crate::provision::{self, ProvisionError};
 
 use super::auth_api::normalize_email;
 use super::extract::{AdminSession, ApiJson, now, rfc3339};
@@ -58,6 +63,38 @@ pub fn admin_endpoints() -> Vec<AdminEndpoint> {
         endpoint(Method::GET, "/api/admin/sessions", list_sessions),
         endpoint(Method::DELETE, "/api/admin/sessions/{id}", revoke_session),
         endpoint(Method::GET, "/api/admin/providers", list_providers),
+        endpoint(Method::GET, "/api/admin/connectors", list_connectors),
+        endpoint(Method::POST, "/api/admin/connectors", create_connector),
+        endpoint(
+            Method::POST,
+            "/api/admin/connectors/{name}/rotate",
+            rotate_connector,
+        ),
+        endpoint(
+            Method::DELETE,
+            "/api/admin/connectors/{name}",
+            revoke_connector,
+        ),
+        endpoint(Method::GET, "/api/admin/apps", list_apps),
+        endpoint(Method::POST, "/api/admin/apps", create_app),
+        endpoint(Method::PUT, "/api/admin/apps/{name}", update_app),
+        endpoint(Method::DELETE, "/api/admin/apps/{name}", delete_app),
+        endpoint(
+            Method::GET,
+            "/api/admin/service-tokens",
+            list_service_tokens,
+        ),
+        endpoint(
+            Method::POST,
+            "/api/admin/service-tokens",
+            create_service_token,
+        ),
+        endpoint(
+            Method::DELETE,
+            "/api/admin/service-tokens/{id}",
+            revoke_service_token,
+        ),
+        endpoint(Method::GET, "/api/admin/audit", list_audit),
     ]
 }
 
@@ -222,4 +259,161 @@ async fn list_providers(
         })
         .collect();
     Json(providers)
+}
+
+impl From<ProvisionError> for ApiError {
+    fn from(error: ProvisionError) -> ApiError {
+        match error {
+            ProvisionError::Invalid(message) => ApiError::bad_request(message),
+            ProvisionError::NotFound(..) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                error_code::NOT_FOUND,
+                error.to_string(),
+            ),
+            ProvisionError::Store(error) => error.into(),
+        }
+    }
+}
+
+fn actor(admin: &AdminSession) -> String {
+    format!("user:{}", admin.0.session.user.username)
+}
+
+async fn list_connectors(
+    _admin: AdminSession,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ConnectorSummary>>, ApiError> {
+    let connectors = state.store.list_connectors().await?;
+    Ok(Json(
+        connectors
+            .iter()
+            .map(|connector| ConnectorSummary {
+                replicas: state.registry.replicas(&connector.id),
+                ..provision::connector_summary(connector)
+            })
+            .collect(),
+    ))
+}
+
+async fn create_connector(
+    admin: AdminSession,
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateConnectorRequest>,
+) -> Result<Response, ApiError> {
+    let created =
+        provision::create_connector(state.store.as_ref(), &actor(&admin), &request.name, now())
+            .await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn rotate_connector(
+    admin: AdminSession,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ConnectorToken>, ApiError> {
+    let rotated =
+        provision::rotate_connector(state.store.as_ref(), &actor(&admin), &name, now()).await?;
+    // Links authenticated with the old token must not outlive it.
+    state.registry.disconnect(&rotated.connector.id);
+    Ok(Json(rotated))
+}
+
+async fn revoke_connector(
+    admin: AdminSession,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let connector =
+        provision::revoke_connector(state.store.as_ref(), &actor(&admin), &name, now()).await?;
+    state.registry.disconnect(&connector.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_apps(
+    _admin: AdminSession,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<AppSummary>>, ApiError> {
+    let apps = state.store.list_apps().await?;
+    Ok(Json(apps.iter().map(provision::app_summary).collect()))
+}
+
+async fn create_app(
+    admin: AdminSession,
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<AppRequest>,
+) -> Result<Response, ApiError> {
+    let app = provision::create_app(state.store.as_ref(), &actor(&admin), request, now()).await?;
+    Ok((StatusCode::CREATED, Json(app)).into_response())
+}
+
+async fn update_app(
+    admin: AdminSession,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<AppRequest>,
+) -> Result<Json<AppSummary>, ApiError> {
+    let app =
+        provision::update_app(state.store.as_ref(), &actor(&admin), &name, request, now()).await?;
+    Ok(Json(app))
+}
+
+async fn delete_app(
+    admin: AdminSession,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    provision::delete_app(state.store.as_ref(), &actor(&admin), &name, now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_service_tokens(
+    _admin: AdminSession,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ServiceTokenSummary>>, ApiError> {
+    let tokens = state.store.list_service_tokens().await?;
+    Ok(Json(
+        tokens
+            .iter()
+            .map(provision::service_token_summary)
+            .collect(),
+    ))
+}
+
+async fn create_service_token(
+    admin: AdminSession,
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateServiceTokenRequest>,
+) -> Result<Response, ApiError> {
+    let created: ServiceTokenCreated =
+        provision::create_service_token(state.store.as_ref(), &actor(&admin), request, now())
+            .await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn revoke_service_token(
+    admin: AdminSession,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    provision::revoke_service_token(state.store.as_ref(), &actor(&admin), &id, now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /api/admin/audit`.
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    limit: Option<u32>,
+    before: Option<i64>,
+}
+
+async fn list_audit(
+    _admin: AdminSession,
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let records = state.store.list_audit(limit, query.before).await?;
+    Ok(Json(
+        records.into_iter().map(provision::audit_event).collect(),
+    ))
 }

@@ -5,6 +5,7 @@ mod admin;
 mod auth_api;
 mod error;
 mod extract;
+mod gateway;
 mod oidc;
 mod ops;
 mod origin;
@@ -23,7 +24,7 @@ use axum::routing::{any, get, post};
 
 pub use admin::{AdminEndpoint, admin_endpoints};
 pub use error::{ApiError, ErrorChain};
-pub use extract::ClientAddr;
+pub use extract::{ClientAddr, now, rfc3339};
 
 use crate::auth::oidc::OidcProvider;
 use crate::config::Config;
@@ -57,6 +58,8 @@ pub struct Shared {
     pub started: Instant,
     /// Whether the certificate is a real one (HSTS is sent only then).
     pub trusted_certificate: bool,
+    /// Attached Connectors.
+    pub registry: Arc<crate::tunnel::Registry>,
 }
 
 impl AppState {
@@ -69,7 +72,7 @@ impl AppState {
 
     /// Sessions usable right now.
     pub async fn live_session_count(&self) -> Result<u64, crate::store::StoreError> {
-        let now = extract::now();
+        let now = now();
         let idle = crate::auth::session::seconds(self.config.session.idle_timeout);
         self.store.count_live_sessions(now, now - idle).await
     }
@@ -117,6 +120,11 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .route("/api", any(ops::api_not_found))
         .route("/api/{*rest}", any(ops::api_not_found))
+        .route(
+            protocol::tunnel::TUNNEL_PATH,
+            get(crate::tunnel::endpoint::attach),
+        )
+        .route("/gw/tcp/{app}", post(gateway::tcp))
         .route("/auth/oidc/{provider}/start", get(oidc::start))
         .route("/auth/oidc/{provider}/callback", get(oidc::callback))
         .fallback(web::serve)

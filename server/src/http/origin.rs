@@ -17,9 +17,23 @@ pub fn is_state_changing(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// Whether the request carries an explicit credential header. A browser cannot attach one to
+/// a cross-site request without a CORS preflight, which this server never grants, so such
+/// requests cannot be forged by another site; handlers that accept them authenticate by that
+/// header alone, never by cookie.
+/// The native TCP gateway is in the same position for every request: it never reads cookies,
+/// so a cross-site request there carries no ambient authority and is refused as
+/// unauthenticated by the gateway itself, with a message a CLI user understands.
+fn has_explicit_credentials(request: &Request) -> bool {
+    let headers = request.headers();
+    headers.contains_key(header::AUTHORIZATION)
+        || headers.contains_key(protocol::gateway::HEADER_SERVICE_TOKEN_ID)
+        || request.uri().path().starts_with("/gw/tcp/")
+}
+
 /// Middleware: refuse state-changing requests from other origins.
 pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if is_state_changing(request.method()) {
+    if is_state_changing(request.method()) && !has_explicit_credentials(&request) {
         let origin = request
             .headers()
             .get(header::ORIGIN)

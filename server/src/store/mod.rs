@@ -8,7 +8,7 @@
 pub mod sqlite;
 
 use async_trait::async_trait;
-use protocol::api::Role;
+use protocol::api::{AllowList, AppKind, Decision, Role};
 
 /// Seconds since the Unix epoch, UTC.
 pub type UnixTime = i64;
@@ -163,6 +163,104 @@ pub enum SetupOutcome {
     Closed,
 }
 
+/// A Connector (tunnel identity) as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connector {
+    /// Stable id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// When created.
+    pub created_at: UnixTime,
+    /// When its token was last rotated.
+    pub rotated_at: Option<UnixTime>,
+    /// When revoked.
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// An App as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    /// Stable id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// What it carries.
+    pub kind: AppKind,
+    /// The Connector that reaches it.
+    pub connector_id: String,
+    /// That Connector's name.
+    pub connector_name: String,
+    /// Where the Connector dials (`ssh://localhost:22`).
+    pub service_url: String,
+    /// How long granted access lasts.
+    pub session_duration_seconds: i64,
+    /// Who may use it.
+    pub allow: AllowList,
+    /// When created.
+    pub created_at: UnixTime,
+}
+
+/// What is needed to create or replace an App.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApp {
+    /// Unique name.
+    pub name: String,
+    /// What it carries.
+    pub kind: AppKind,
+    /// The Connector that reaches it.
+    pub connector_id: String,
+    /// Where the Connector dials, already validated.
+    pub service_url: String,
+    /// How long granted access lasts.
+    pub session_duration_seconds: i64,
+    /// Who may use it.
+    pub allow: AllowList,
+}
+
+/// A Service token as stored (without its secret hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceToken {
+    /// The client id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Names of the Apps it may reach.
+    pub apps: Vec<String>,
+    /// When it stops working.
+    pub expires_at: UnixTime,
+    /// When created.
+    pub created_at: UnixTime,
+    /// When revoked.
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// An Audit event to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    /// Who acted.
+    pub actor: String,
+    /// What happened.
+    pub action: String,
+    /// The App concerned.
+    pub app: Option<String>,
+    /// The decision, for access checks.
+    pub decision: Option<Decision>,
+    /// Why.
+    pub reason: String,
+}
+
+/// An Audit event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Increasing id.
+    pub id: i64,
+    /// When.
+    pub at: UnixTime,
+    /// The event.
+    pub event: NewAuditEvent,
+}
+
 /// Persistent state behind one interface.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -236,6 +334,71 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
         idle_cutoff: UnixTime,
     ) -> Result<u64, StoreError>;
+    /// Creates a Connector whose token hashes to `token_hash`.
+    async fn create_connector(
+        &self,
+        name: &str,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Connector, StoreError>;
+    /// All Connectors, oldest first.
+    async fn list_connectors(&self) -> Result<Vec<Connector>, StoreError>;
+    /// The Connector with this name.
+    async fn connector_by_name(&self, name: &str) -> Result<Option<Connector>, StoreError>;
+    /// The Connector whose token hashes to `token_hash`, revoked or not.
+    async fn connector_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<Connector>, StoreError>;
+    /// Replaces a live Connector's token; `None` if there is no live Connector by that name.
+    async fn rotate_connector(
+        &self,
+        name: &str,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<Connector>, StoreError>;
+    /// Revokes a Connector; false if there was no live one by that name.
+    async fn revoke_connector(&self, name: &str, now: UnixTime) -> Result<bool, StoreError>;
+
+    /// Creates an App.
+    async fn create_app(&self, app: NewApp, now: UnixTime) -> Result<App, StoreError>;
+    /// Replaces the App called `name`; `None` if there is none.
+    async fn update_app(
+        &self,
+        name: &str,
+        app: NewApp,
+        now: UnixTime,
+    ) -> Result<Option<App>, StoreError>;
+    /// Deletes the App called `name`; false if there was none.
+    async fn delete_app(&self, name: &str) -> Result<bool, StoreError>;
+    /// All Apps by name.
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError>;
+    /// The App called `name`.
+    async fn app_by_name(&self, name: &str) -> Result<Option<App>, StoreError>;
+
+    /// Creates a Service token for the Apps with these ids.
+    async fn create_service_token(
+        &self,
+        token: &ServiceToken,
+        secret_hash: &str,
+        app_ids: &[String],
+    ) -> Result<(), StoreError>;
+    /// A Service token and its secret hash.
+    async fn service_token(&self, id: &str) -> Result<Option<(ServiceToken, String)>, StoreError>;
+    /// All Service tokens, oldest first.
+    async fn list_service_tokens(&self) -> Result<Vec<ServiceToken>, StoreError>;
+    /// Revokes a Service token; false if there was no live one.
+    async fn revoke_service_token(&self, id: &str, now: UnixTime) -> Result<bool, StoreError>;
+
+    /// Appends to the Audit log.
+    async fn record_audit(&self, event: NewAuditEvent, now: UnixTime) -> Result<(), StoreError>;
+    /// Audit events newest first, at most `limit`, older than `before` if given.
+    async fn list_audit(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+
     /// Deletes Sessions, setup tokens and login attempts that can no longer be used.
     async fn purge_expired(&self, now: UnixTime, idle_cutoff: UnixTime) -> Result<u64, StoreError>;
 }

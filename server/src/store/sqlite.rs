@@ -8,9 +8,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    LoginAttempt, NewLocalUser, NewSession, OidcIdentity, SessionRecord, SetupOutcome, Store,
-    StoreError, UnixTime, User,
+    App, AuditRecord, Connector, LoginAttempt, NewApp, NewAuditEvent, NewLocalUser, NewSession,
+    OidcIdentity, ServiceToken, SessionRecord, SetupOutcome, Store, StoreError, UnixTime, User,
 };
+use protocol::api::{AppKind, Decision};
 
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "postern.db";
@@ -43,6 +44,28 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    async fn service_token_from_row(
+        &self,
+        row: &sqlx::sqlite::SqliteRow,
+    ) -> Result<ServiceToken, StoreError> {
+        let id: String = row.try_get("id")?;
+        let apps: Vec<String> = sqlx::query_scalar(
+            "SELECT a.name FROM service_token_apps t JOIN apps a ON a.id = t.app_id \
+             WHERE t.token_id = ? ORDER BY a.name",
+        )
+        .bind(&id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ServiceToken {
+            id,
+            name: row.try_get("name")?,
+            apps,
+            expires_at: row.try_get("expires_at")?,
+            created_at: row.try_get("created_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        })
+    }
+
     /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
     pub async fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::new()
@@ -100,6 +123,51 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<SessionRecord, Stor
         address: row.try_get("address")?,
         user: user_from_row(row)?,
     })
+}
+
+const CONNECTOR_COLUMNS: &str = "id, name, created_at, rotated_at, revoked_at";
+
+macro_rules! app_select {
+    () => {
+        "SELECT a.id, a.name, a.kind, a.connector_id, c.name AS connector_name, a.service_url, \
+         a.session_duration_seconds, a.allow_json, a.created_at FROM apps a \
+         JOIN connectors c ON c.id = a.connector_id"
+    };
+}
+
+fn connector_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Connector, StoreError> {
+    Ok(Connector {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        rotated_at: row.try_get("rotated_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<App, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let allow_json: String = row.try_get("allow_json")?;
+    Ok(App {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        kind: AppKind::from_scheme(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("app kind {kind:?}")))?,
+        connector_id: row.try_get("connector_id")?,
+        connector_name: row.try_get("connector_name")?,
+        service_url: row.try_get("service_url")?,
+        session_duration_seconds: row.try_get("session_duration_seconds")?,
+        allow: serde_json::from_str(&allow_json)
+            .map_err(|error| StoreError::Corrupt(format!("allow_json: {error}")))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn decision_str(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Allow => "allow",
+        Decision::Deny => "deny",
+    }
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
@@ -408,6 +476,317 @@ impl Store for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(count.unsigned_abs())
+    }
+
+    async fn create_connector(
+        &self,
+        name: &str,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Connector, StoreError> {
+        let connector = Connector {
+            id: new_user_id(),
+            name: name.to_owned(),
+            created_at: now,
+            rotated_at: None,
+            revoked_at: None,
+        };
+        let result = sqlx::query(
+            "INSERT INTO connectors (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&connector.id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(connector),
+            Err(error) if is_unique_violation(&error) => {
+                Err(StoreError::Conflict("connector name"))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn list_connectors(&self) -> Result<Vec<Connector>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors ORDER BY created_at, rowid"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(connector_from_row).collect()
+    }
+
+    async fn connector_by_name(&self, name: &str) -> Result<Option<Connector>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE name = ?"
+        )))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(connector_from_row).transpose()
+    }
+
+    async fn connector_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<Connector>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE token_hash = ?"
+        )))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(connector_from_row).transpose()
+    }
+
+    async fn rotate_connector(
+        &self,
+        name: &str,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<Connector>, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE connectors SET token_hash = ?, rotated_at = ? \
+             WHERE name = ? AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(name)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(None);
+        }
+        self.connector_by_name(name).await
+    }
+
+    async fn revoke_connector(&self, name: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE connectors SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(name)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn create_app(&self, app: NewApp, now: UnixTime) -> Result<App, StoreError> {
+        let allow_json = serde_json::to_string(&app.allow)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let result = sqlx::query(
+            "INSERT INTO apps (id, name, kind, connector_id, service_url, \
+             session_duration_seconds, allow_json, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(new_user_id())
+        .bind(&app.name)
+        .bind(app.kind.as_str())
+        .bind(&app.connector_id)
+        .bind(&app.service_url)
+        .bind(app.session_duration_seconds)
+        .bind(&allow_json)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::Conflict("app name"));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        self.app_by_name(&app.name)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("app vanished after insert".to_owned()))
+    }
+
+    async fn update_app(
+        &self,
+        name: &str,
+        app: NewApp,
+        now: UnixTime,
+    ) -> Result<Option<App>, StoreError> {
+        let allow_json = serde_json::to_string(&app.allow)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let result = sqlx::query(
+            "UPDATE apps SET name = ?, kind = ?, connector_id = ?, service_url = ?, \
+             session_duration_seconds = ?, allow_json = ?, updated_at = ? WHERE name = ?",
+        )
+        .bind(&app.name)
+        .bind(app.kind.as_str())
+        .bind(&app.connector_id)
+        .bind(&app.service_url)
+        .bind(app.session_duration_seconds)
+        .bind(&allow_json)
+        .bind(now)
+        .bind(name)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) if done.rows_affected() == 0 => Ok(None),
+            Ok(_) => self.app_by_name(&app.name).await,
+            Err(error) if is_unique_violation(&error) => Err(StoreError::Conflict("app name")),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn delete_app(&self, name: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM apps WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        let rows = sqlx::query(concat!(app_select!(), " ORDER BY a.name"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(app_from_row).collect()
+    }
+
+    async fn app_by_name(&self, name: &str) -> Result<Option<App>, StoreError> {
+        let row = sqlx::query(concat!(app_select!(), " WHERE a.name = ?"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(app_from_row).transpose()
+    }
+
+    async fn create_service_token(
+        &self,
+        token: &ServiceToken,
+        secret_hash: &str,
+        app_ids: &[String],
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let result = sqlx::query(
+            "INSERT INTO service_tokens (id, name, secret_hash, expires_at, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&token.id)
+        .bind(&token.name)
+        .bind(secret_hash)
+        .bind(token.expires_at)
+        .bind(token.created_at)
+        .execute(&mut *transaction)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::Conflict("service token name"));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        for app_id in app_ids {
+            sqlx::query("INSERT INTO service_token_apps (token_id, app_id) VALUES (?, ?)")
+                .bind(&token.id)
+                .bind(app_id)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn service_token(&self, id: &str) -> Result<Option<(ServiceToken, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, secret_hash, expires_at, created_at, revoked_at \
+             FROM service_tokens WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let secret_hash: String = row.try_get("secret_hash")?;
+        let token = self.service_token_from_row(&row).await?;
+        Ok(Some((token, secret_hash)))
+    }
+
+    async fn list_service_tokens(&self) -> Result<Vec<ServiceToken>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, expires_at, created_at, revoked_at FROM service_tokens \
+             ORDER BY created_at, rowid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tokens = Vec::with_capacity(rows.len());
+        for row in &rows {
+            tokens.push(self.service_token_from_row(row).await?);
+        }
+        Ok(tokens)
+    }
+
+    async fn revoke_service_token(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE service_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn record_audit(&self, event: NewAuditEvent, now: UnixTime) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor, action, app, decision, reason) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(now)
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(&event.app)
+        .bind(event.decision.map(decision_str))
+        .bind(&event.reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, app, decision, reason FROM audit_events \
+             WHERE id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let decision: Option<String> = row.try_get("decision")?;
+                let decision = match decision.as_deref() {
+                    None => None,
+                    Some("allow") => Some(Decision::Allow),
+                    Some("deny") => Some(Decision::Deny),
+                    Some(other) => return Err(StoreError::Corrupt(format!("decision {other:?}"))),
+                };
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    event: NewAuditEvent {
+                        actor: row.try_get("actor")?,
+                        action: row.try_get("action")?,
+                        app: row.try_get("app")?,
+                        decision,
+                        reason: row.try_get("reason")?,
+                    },
+                })
+            })
+            .collect()
     }
 
     async fn purge_expired(&self, now: UnixTime, idle_cutoff: UnixTime) -> Result<u64, StoreError> {

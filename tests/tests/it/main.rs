@@ -8,3 +8,4 @@ mod binary;
 mod browser;
 mod local;
 mod oidc;
+mod provision;

@@ -1,0 +1,361 @@
+//! `postern-server admin …`: provisioning from scripts, against the data directory, with the
+//! same rules as the admin API (`server::provision`). Output is for people by default and JSON
+//! with `--json`. Safe while the server runs: SQLite in WAL mode takes concurrent writers, and
+//! the running server notices revoked or rotated Connectors within seconds.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use protocol::api::{AllowList, AppKind, AppRequest, CreateServiceTokenRequest};
+use serde::Serialize;
+use server::provision;
+use server::store::Store;
+use server::store::sqlite::SqliteStore;
+
+/// Provision Connectors, Apps and Service tokens.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The server's data directory.
+    #[arg(
+        long,
+        env = "POSTERN_DATA_DIR",
+        default_value = "postern-data",
+        value_name = "DIR"
+    )]
+    data_dir: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Connectors (tunnel identities).
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
+    /// Apps.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Service tokens for automation.
+    #[command(subcommand, name = "service-token")]
+    ServiceToken(ServiceTokenCommand),
+    /// Show the newest Audit events.
+    Audit {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConnectorCommand {
+    /// Create a Connector and print its token (shown once).
+    Create {
+        /// Name: lowercase letters, digits and dashes.
+        name: String,
+    },
+    /// List Connectors.
+    List,
+    /// Replace a Connector's token and print the new one.
+    Rotate {
+        /// Name.
+        name: String,
+    },
+    /// Revoke a Connector: its replicas are disconnected and cannot attach again.
+    Revoke {
+        /// Name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppCommand {
+    /// Create an App.
+    Create(AppSpec),
+    /// Replace an App's settings.
+    Update(AppSpec),
+    /// List Apps.
+    List,
+    /// Delete an App.
+    Delete {
+        /// Name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AppSpec {
+    /// Name: lowercase letters, digits and dashes.
+    name: String,
+    /// What it carries.
+    #[arg(long, value_parser = parse_kind)]
+    kind: AppKind,
+    /// The Connector that reaches it.
+    #[arg(long)]
+    connector: String,
+    /// Where the Connector dials: ssh://host[:port], rdp://host[:port] or tcp://host:port.
+    #[arg(long)]
+    url: String,
+    /// Allow this email (repeatable).
+    #[arg(long = "allow-email")]
+    allow_emails: Vec<String>,
+    /// Allow this email domain (repeatable).
+    #[arg(long = "allow-domain")]
+    allow_domains: Vec<String>,
+    /// Allow this group (repeatable).
+    #[arg(long = "allow-group")]
+    allow_groups: Vec<String>,
+    /// How long granted access lasts, such as 8h.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    session_duration: Option<Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceTokenCommand {
+    /// Create a Service token and print its id and secret (shown once).
+    Create {
+        /// Name.
+        name: String,
+        /// An App it may reach (repeatable).
+        #[arg(long = "app", required = true)]
+        apps: Vec<String>,
+        /// Lifetime, such as 90d (default 365d).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<Duration>,
+    },
+    /// List Service tokens.
+    List,
+    /// Revoke a Service token by id.
+    Revoke {
+        /// The token's id.
+        id: String,
+    },
+}
+
+fn parse_kind(text: &str) -> Result<AppKind, String> {
+    AppKind::from_scheme(text).ok_or_else(|| format!("{text:?} is not one of ssh, rdp, tcp"))
+}
+
+const ACTOR: &str = "cli:postern-server-admin";
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Prints `value` as JSON, or `text` for people.
+#[allow(clippy::print_stdout)]
+fn emit<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", text());
+    }
+    Ok(())
+}
+
+/// Runs an admin command.
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.data_dir
+            .join(server::store::sqlite::DATABASE_FILE)
+            .exists(),
+        "no Postern database in {}: pass --data-dir (or POSTERN_DATA_DIR) of a server that has run",
+        args.data_dir.display()
+    );
+    let store = SqliteStore::open(&args.data_dir)
+        .await
+        .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
+    let store: &dyn Store = &store;
+    let json = args.json;
+    let now = now();
+    match args.command {
+        AdminCommand::Connector(ConnectorCommand::Create { name }) => {
+            let created = provision::create_connector(store, ACTOR, &name, now).await?;
+            emit(json, &created, || {
+                format!(
+                    "Created connector {name}. Its token (shown once):\n\n  {}\n\nRun on the origin host:\n  POSTERN_CONNECTOR_TOKEN=… postern connector run --server https://… --allow HOST:PORT",
+                    created.token
+                )
+            })
+        }
+        AdminCommand::Connector(ConnectorCommand::Rotate { name }) => {
+            let rotated = provision::rotate_connector(store, ACTOR, &name, now).await?;
+            emit(json, &rotated, || {
+                format!(
+                    "New token for connector {name} (shown once):\n\n  {}",
+                    rotated.token
+                )
+            })
+        }
+        AdminCommand::Connector(ConnectorCommand::Revoke { name }) => {
+            provision::revoke_connector(store, ACTOR, &name, now).await?;
+            emit(json, &serde_json::json!({"revoked": name}), || {
+                format!("Revoked connector {name}")
+            })
+        }
+        AdminCommand::Connector(ConnectorCommand::List) => {
+            let connectors: Vec<_> = store
+                .list_connectors()
+                .await?
+                .iter()
+                .map(provision::connector_summary)
+                .collect();
+            emit(json, &connectors, || {
+                connectors
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}\t{}\tcreated {}",
+                            c.name,
+                            if c.revoked { "revoked" } else { "active" },
+                            c.created_at
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        AdminCommand::App(AppCommand::Create(spec)) => {
+            let app = provision::create_app(store, ACTOR, app_request(spec), now).await?;
+            emit(json, &app, || {
+                format!(
+                    "Created app {} ({} via connector {})",
+                    app.name, app.service_url, app.connector
+                )
+            })
+        }
+        AdminCommand::App(AppCommand::Update(spec)) => {
+            let name = spec.name.clone();
+            let app = provision::update_app(store, ACTOR, &name, app_request(spec), now).await?;
+            emit(json, &app, || format!("Updated app {}", app.name))
+        }
+        AdminCommand::App(AppCommand::Delete { name }) => {
+            provision::delete_app(store, ACTOR, &name, now).await?;
+            emit(json, &serde_json::json!({"deleted": name}), || {
+                format!("Deleted app {name}")
+            })
+        }
+        AdminCommand::App(AppCommand::List) => {
+            let apps: Vec<_> = store
+                .list_apps()
+                .await?
+                .iter()
+                .map(provision::app_summary)
+                .collect();
+            emit(json, &apps, || {
+                apps.iter()
+                    .map(|a| {
+                        format!(
+                            "{}\t{}\t{}\tvia {}",
+                            a.name,
+                            a.kind.as_str(),
+                            a.service_url,
+                            a.connector
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        AdminCommand::ServiceToken(ServiceTokenCommand::Create {
+            name,
+            apps,
+            expires_in,
+        }) => {
+            let request = CreateServiceTokenRequest {
+                name,
+                apps,
+                expires_in_seconds: expires_in.map(|d| d.as_secs()),
+            };
+            let created = provision::create_service_token(store, ACTOR, request, now).await?;
+            emit(json, &created, || {
+                format!(
+                    "Created service token {} for {} (expires {}).\n\n  id:     {}\n  secret: {}\n\nThe secret is shown once.",
+                    created.token.name,
+                    created.token.apps.join(", "),
+                    created.token.expires_at,
+                    created.token.id,
+                    created.secret
+                )
+            })
+        }
+        AdminCommand::ServiceToken(ServiceTokenCommand::Revoke { id }) => {
+            provision::revoke_service_token(store, ACTOR, &id, now).await?;
+            emit(json, &serde_json::json!({"revoked": id}), || {
+                format!("Revoked service token {id}")
+            })
+        }
+        AdminCommand::ServiceToken(ServiceTokenCommand::List) => {
+            let tokens: Vec<_> = store
+                .list_service_tokens()
+                .await?
+                .iter()
+                .map(provision::service_token_summary)
+                .collect();
+            emit(json, &tokens, || {
+                tokens
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{}\t{}\t{}\texpires {}{}",
+                            t.id,
+                            t.name,
+                            t.apps.join(","),
+                            t.expires_at,
+                            if t.revoked { "\trevoked" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        AdminCommand::Audit { limit } => {
+            let events: Vec<_> = store
+                .list_audit(limit.clamp(1, 1000), None)
+                .await?
+                .into_iter()
+                .map(provision::audit_event)
+                .collect();
+            emit(json, &events, || {
+                events
+                    .iter()
+                    .map(|e| {
+                        let decision = e
+                            .decision
+                            .map(|d| format!("{d:?}").to_lowercase())
+                            .unwrap_or_default();
+                        format!(
+                            "{}\t{}\t{}\t{}\t{}\t{}",
+                            e.at,
+                            e.actor,
+                            e.action,
+                            e.app.as_deref().unwrap_or("-"),
+                            decision,
+                            e.reason
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}
+
+fn app_request(spec: AppSpec) -> AppRequest {
+    AppRequest {
+        name: spec.name,
+        kind: spec.kind,
+        connector: spec.connector,
+        service_url: spec.url,
+        session_duration_seconds: spec.session_duration.map(|d| d.as_secs()),
+        allow: AllowList {
+            emails: spec.allow_emails,
+            email_domains: spec.allow_domains,
+            groups: spec.allow_groups,
+        },
+    }
+}

@@ -1,0 +1,203 @@
+//! `POST /gw/tcp/{app}`: a native client (the `postern` CLI) opens one Stream to an App.
+//!
+//! The request must be HTTP/2, so both directions flow at once on one request: the request
+//! body carries client-to-origin bytes and the response body origin-to-client bytes, and
+//! HTTP/2 flow control carries backpressure end to end. Credentials are explicit headers (a
+//! Session token as `Authorization: Bearer`, or a Service token id and secret), never a cookie.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, Version};
+use axum::response::{IntoResponse, Response};
+use protocol::api::{Decision, error_code};
+use protocol::gateway::{HEADER_SERVICE_TOKEN_ID, HEADER_SERVICE_TOKEN_SECRET};
+
+use super::extract::now;
+use super::{ApiError, AppState};
+use crate::access::{self, Denied, Identity, TokenError};
+use crate::auth::session::{Validity, validity};
+use crate::secret;
+use crate::tunnel::OpenError;
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Who the request says it is, checked; refusals are audited by the caller.
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, (String, ApiError)> {
+    let unauthenticated = |message: &'static str| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            error_code::UNAUTHENTICATED,
+            message,
+        )
+    };
+    if let Some(id) = header(headers, HEADER_SERVICE_TOKEN_ID) {
+        let secret = header(headers, HEADER_SERVICE_TOKEN_SECRET).unwrap_or_default();
+        let actor = format!("service-token:{}", id.chars().take(32).collect::<String>());
+        return match access::authenticate_service_token(state.store.as_ref(), id, secret, now())
+            .await
+        {
+            Ok(identity) => Ok(identity),
+            Err(TokenError::Refused(refusal)) => Err((
+                actor,
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    error_code::UNAUTHENTICATED,
+                    refusal.to_string(),
+                ),
+            )),
+            Err(TokenError::Store(error)) => Err((actor, error.into())),
+        };
+    }
+    let Some(token) =
+        header(headers, "authorization").and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return Err((
+            "anonymous".to_owned(),
+            unauthenticated("not signed in: run `postern login`, or pass a service token"),
+        ));
+    };
+    if !secret::is_well_formed_token(token) {
+        return Err((
+            "anonymous".to_owned(),
+            unauthenticated("the access token is malformed"),
+        ));
+    }
+    let session = match state
+        .store
+        .session_by_token_hash(&secret::hash_token(token))
+        .await
+    {
+        Ok(Some(session)) => session,
+        Ok(None) => {
+            return Err((
+                "anonymous".to_owned(),
+                unauthenticated("the access token is not valid: run `postern login`"),
+            ));
+        }
+        Err(error) => return Err(("anonymous".to_owned(), error.into())),
+    };
+    let actor = format!("user:{}", session.user.username);
+    match validity(&session, now(), state.config.session.idle_timeout) {
+        Validity::Live => {}
+        Validity::Revoked => {
+            return Err((
+                actor,
+                unauthenticated("the access token was revoked: run `postern login`"),
+            ));
+        }
+        Validity::Expired | Validity::Idle => {
+            return Err((
+                actor,
+                unauthenticated("the access token has expired: run `postern login`"),
+            ));
+        }
+    }
+    let user = session.user;
+    Ok(Identity::User {
+        username: user.username,
+        email: user.email,
+        groups: user.groups,
+    })
+}
+
+/// `POST /gw/tcp/{app}`.
+pub async fn tcp(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if request.version() != Version::HTTP_2 {
+        return Err(ApiError::bad_request("the TCP gateway needs HTTP/2"));
+    }
+    let identity = match identify(&state, request.headers()).await {
+        Ok(identity) => identity,
+        Err((actor, error)) => {
+            access::audit(
+                state.store.as_ref(),
+                &actor,
+                Some(&app),
+                Decision::Deny,
+                error.message(),
+                now(),
+            )
+            .await?;
+            return Err(error);
+        }
+    };
+    let authorized = match access::authorize(state.store.as_ref(), identity, &app, now()).await {
+        Ok(authorized) => authorized,
+        Err(Denied::UnknownApp(name)) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                error_code::UNKNOWN_APP,
+                format!("no app is called {name}"),
+            ));
+        }
+        Err(Denied::Policy(reason)) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                error_code::ACCESS_DENIED,
+                format!("access denied: {reason}"),
+            ));
+        }
+        Err(Denied::Store(error)) => return Err(error.into()),
+    };
+    match state.registry.open(&authorized, request.into_body()).await {
+        Ok(stream) => {
+            tracing::debug!(
+                app,
+                stream = stream.id,
+                actor = authorized.identity().actor(),
+                "stream open"
+            );
+            Ok(Response::new(Body::new(stream.body)).into_response())
+        }
+        Err(OpenError::Offline(connector)) => {
+            let message = format!("the connector {connector} for app {app} is offline");
+            access::audit(
+                state.store.as_ref(),
+                &authorized.identity().actor(),
+                Some(&app),
+                Decision::Deny,
+                &message,
+                now(),
+            )
+            .await?;
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_code::CONNECTOR_OFFLINE,
+                message,
+            ))
+        }
+        Err(OpenError::Refused {
+            status,
+            code,
+            message,
+        }) => {
+            access::audit(
+                state.store.as_ref(),
+                &authorized.identity().actor(),
+                Some(&app),
+                Decision::Deny,
+                &format!("connector refused: {message}"),
+                now(),
+            )
+            .await?;
+            let (status, code) = match code.as_str() {
+                error_code::DESTINATION_REFUSED => {
+                    (StatusCode::FORBIDDEN, error_code::DESTINATION_REFUSED)
+                }
+                error_code::ORIGIN_UNREACHABLE => {
+                    (StatusCode::BAD_GATEWAY, error_code::ORIGIN_UNREACHABLE)
+                }
+                _ => (
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                    error_code::ORIGIN_UNREACHABLE,
+                ),
+            };
+            Err(ApiError::new(status, code, message))
+        }
+    }
+}

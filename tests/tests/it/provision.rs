@@ -1,0 +1,629 @@
+//! Provisioning Connectors, Apps and Service tokens through the admin API and through
+//! `postern-server admin`, and the Audit trail both leave.
+
+use protocol::api::{
+    AllowList, AppKind, AppRequest, AppSummary, AuditEvent, ConnectorSummary, ConnectorToken,
+    CreateConnectorRequest, CreateServiceTokenRequest, ServiceTokenCreated, error_code,
+};
+use tests::server::{TestServer, error_code as code_of};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn app_request(name: &str, connector: &str, url: &str) -> AppRequest {
+    AppRequest {
+        name: name.to_owned(),
+        kind: AppKind::Tcp,
+        connector: connector.to_owned(),
+        service_url: url.to_owned(),
+        session_duration_seconds: None,
+        allow: AllowList {
+            emails: vec!["ada@example.test".into()],
+            ..AllowList::default()
+        },
+    }
+}
+
+#[tokio::test]
+async fn admin_api_provisions_connectors_apps_and_service_tokens() {
+    let server = TestServer::start().await.unwrap();
+    let admin = server.first_admin("root", PASSWORD).await.unwrap();
+
+    let response = admin
+        .post_json(
+            "/api/admin/connectors",
+            &CreateConnectorRequest {
+                name: "office".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: ConnectorToken = response.json().await.unwrap();
+    assert_eq!(created.connector.name, "office");
+    assert_eq!(created.token.len(), 43);
+    // The token is stored hashed: the database file never contains it.
+    let database = std::fs::read(server.data_dir().join("postern.db")).unwrap();
+    assert!(!database.windows(43).any(|w| w == created.token.as_bytes()));
+
+    for (body, status) in [
+        (
+            CreateConnectorRequest {
+                name: "office".into(),
+            },
+            409,
+        ),
+        (
+            CreateConnectorRequest {
+                name: "Bad Name".into(),
+            },
+            400,
+        ),
+    ] {
+        assert_eq!(
+            admin
+                .post_json("/api/admin/connectors", &body)
+                .await
+                .unwrap()
+                .status(),
+            status,
+            "{body:?}"
+        );
+    }
+
+    let response = admin
+        .post_json(
+            "/api/admin/apps",
+            &app_request("db", "office", "tcp://127.0.0.1:5432"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let app: AppSummary = response.json().await.unwrap();
+    assert_eq!(
+        (app.connector.as_str(), app.session_duration_seconds),
+        ("office", 8 * 3600)
+    );
+    let bad_apps = [
+        (app_request("db", "office", "tcp://127.0.0.1:5432"), 409),
+        (app_request("nope", "missing", "tcp://127.0.0.1:1"), 404),
+        (app_request("nope", "office", "tcp://127.0.0.1"), 400),
+        (app_request("nope", "office", "ssh://127.0.0.1:22"), 400),
+        (
+            AppRequest {
+                session_duration_seconds: Some(1),
+                ..app_request("nope", "office", "tcp://h:1")
+            },
+            400,
+        ),
+        (
+            AppRequest {
+                allow: AllowList {
+                    email_domains: vec!["@x".into()],
+                    ..AllowList::default()
+                },
+                ..app_request("nope", "office", "tcp://h:1")
+            },
+            400,
+        ),
+    ];
+    for (request, status) in bad_apps {
+        assert_eq!(
+            admin
+                .post_json("/api/admin/apps", &request)
+                .await
+                .unwrap()
+                .status(),
+            status,
+            "{request:?}"
+        );
+    }
+    let updated = admin
+        .http
+        .put(admin.url("/api/admin/apps/db"))
+        .header("origin", &server.origin)
+        .json(&AppRequest {
+            service_url: "tcp://127.0.0.1:6543".into(),
+            ..app_request("db", "office", "")
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
+    let apps: Vec<AppSummary> = admin
+        .get("/api/admin/apps")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0].service_url, "tcp://127.0.0.1:6543");
+
+    let response = admin
+        .post_json(
+            "/api/admin/service-tokens",
+            &CreateServiceTokenRequest {
+                name: "ci".into(),
+                apps: vec!["db".into()],
+                expires_in_seconds: Some(3600),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let token: ServiceTokenCreated = response.json().await.unwrap();
+    assert_eq!(token.token.apps, ["db"]);
+    let response = admin
+        .post_json(
+            "/api/admin/service-tokens",
+            &CreateServiceTokenRequest {
+                name: "ci2".into(),
+                apps: vec!["nope".into()],
+                expires_in_seconds: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+
+    let rotated = admin
+        .post_json(
+            "/api/admin/connectors/office/rotate",
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 200);
+    let rotated: ConnectorToken = rotated.json().await.unwrap();
+    assert_ne!(rotated.token, created.token);
+    assert_eq!(
+        admin
+            .delete("/api/admin/connectors/office")
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let connectors: Vec<ConnectorSummary> = admin
+        .get("/api/admin/connectors")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(connectors[0].revoked);
+    assert_eq!(
+        admin
+            .delete(&format!("/api/admin/service-tokens/{}", token.token.id))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        admin.delete("/api/admin/apps/db").await.unwrap().status(),
+        204
+    );
+    assert_eq!(
+        admin.delete("/api/admin/apps/db").await.unwrap().status(),
+        404
+    );
+
+    let audit: Vec<AuditEvent> = admin
+        .get("/api/admin/audit?limit=50")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    for action in [
+        "connector.create",
+        "app.create",
+        "app.update",
+        "service-token.create",
+        "connector.rotate",
+        "connector.revoke",
+        "service-token.revoke",
+        "app.delete",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    assert!(audit.iter().all(|e| e.actor == "user:root"));
+    // Newest first, and paging goes back in time.
+    assert!(audit.windows(2).all(|pair| pair[0].id > pair[1].id));
+    let older: Vec<AuditEvent> = admin
+        .get(&format!("/api/admin/audit?before={}", audit[0].id))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(older[0].id, audit[1].id);
+}
+
+fn server_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("postern-server")
+}
+
+async fn admin_cli(data_dir: &std::path::Path, args: &[&str]) -> (bool, serde_json::Value, String) {
+    let output = tokio::process::Command::new(server_binary())
+        .arg("admin")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--json")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (
+        output.status.success(),
+        json,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn admin_cli_provisions_against_the_data_dir_of_a_running_server() {
+    let server = TestServer::start().await.unwrap();
+    let admin = server.first_admin("root", PASSWORD).await.unwrap();
+    let dir = server.data_dir();
+
+    let (ok, created, _) = admin_cli(dir, &["connector", "create", "office"]).await;
+    assert!(ok);
+    assert_eq!(created["token"].as_str().unwrap().len(), 43);
+    let (ok, app, stderr) = admin_cli(
+        dir,
+        &[
+            "app",
+            "create",
+            "db",
+            "--kind",
+            "tcp",
+            "--connector",
+            "office",
+            "--url",
+            "tcp://127.0.0.1:5201",
+            "--allow-email",
+            "a@b.c",
+            "--allow-group",
+            "dba",
+        ],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    assert_eq!(app["allow"]["groups"][0], "dba");
+    let (ok, token, _) = admin_cli(
+        dir,
+        &[
+            "service-token",
+            "create",
+            "ci",
+            "--app",
+            "db",
+            "--expires-in",
+            "30d",
+        ],
+    )
+    .await;
+    assert!(ok);
+    assert_eq!(token["secret"].as_str().unwrap().len(), 43);
+
+    // Refusals are clear and change nothing.
+    for (args, words) in [
+        (vec!["connector", "create", "office"], "exists already"),
+        (
+            vec![
+                "app",
+                "create",
+                "x",
+                "--kind",
+                "tcp",
+                "--connector",
+                "ghost",
+                "--url",
+                "tcp://h:1",
+            ],
+            "no connector is called ghost",
+        ),
+        (
+            vec![
+                "app",
+                "create",
+                "x",
+                "--kind",
+                "tcp",
+                "--connector",
+                "office",
+                "--url",
+                "tcp://h",
+            ],
+            "needs a port",
+        ),
+        (
+            vec!["service-token", "create", "t", "--app", "ghost"],
+            "no app is called ghost",
+        ),
+        (
+            vec!["connector", "revoke", "ghost"],
+            "no connector is called ghost",
+        ),
+    ] {
+        let (ok, _, stderr) = admin_cli(dir, &args).await;
+        assert!(!ok, "{args:?}");
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+    }
+
+    // The running server sees what the CLI wrote.
+    let apps: Vec<AppSummary> = admin
+        .get("/api/admin/apps")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["db"]
+    );
+    let (ok, audit, _) = admin_cli(dir, &["audit", "--limit", "10"]).await;
+    assert!(ok);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "service-token.create"
+                && e["actor"] == "cli:postern-server-admin")
+    );
+
+    let missing = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = admin_cli(missing.path(), &["app", "list"]).await;
+    assert!(!ok && stderr.contains("no Postern database"), "{stderr}");
+}
+
+#[tokio::test]
+async fn gateway_refuses_missing_bad_and_unauthorized_credentials_and_audits_them() {
+    let server = TestServer::start().await.unwrap();
+    let admin = server.first_admin("root", PASSWORD).await.unwrap();
+    admin
+        .post_json(
+            "/api/admin/connectors",
+            &CreateConnectorRequest {
+                name: "office".into(),
+            },
+        )
+        .await
+        .unwrap();
+    admin
+        .post_json(
+            "/api/admin/apps",
+            &app_request("db", "office", "tcp://127.0.0.1:5432"),
+        )
+        .await
+        .unwrap();
+    admin
+        .post_json(
+            "/api/admin/apps",
+            &app_request("other", "office", "tcp://127.0.0.1:5433"),
+        )
+        .await
+        .unwrap();
+    let token: ServiceTokenCreated = admin
+        .post_json(
+            "/api/admin/service-tokens",
+            &CreateServiceTokenRequest {
+                name: "ci".into(),
+                apps: vec!["db".into()],
+                expires_in_seconds: Some(3600),
+            },
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let revoked: ServiceTokenCreated = admin
+        .post_json(
+            "/api/admin/service-tokens",
+            &CreateServiceTokenRequest {
+                name: "old".into(),
+                apps: vec!["db".into()],
+                expires_in_seconds: Some(3600),
+            },
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    admin
+        .delete(&format!("/api/admin/service-tokens/{}", revoked.token.id))
+        .await
+        .unwrap();
+
+    let client = server.client().unwrap();
+    let gateway = |app: &str| {
+        client
+            .http
+            .post(client.url(&protocol::gateway::tcp_path(app)))
+            .version(http::Version::HTTP_2)
+    };
+    let id = protocol::gateway::HEADER_SERVICE_TOKEN_ID;
+    let secret = protocol::gateway::HEADER_SERVICE_TOKEN_SECRET;
+    let cases = [
+        (
+            "no credentials",
+            gateway("db"),
+            401,
+            error_code::UNAUTHENTICATED,
+            "not signed in",
+        ),
+        (
+            "garbage bearer",
+            gateway("db").header("authorization", "Bearer nope"),
+            401,
+            error_code::UNAUTHENTICATED,
+            "malformed",
+        ),
+        (
+            "unknown bearer",
+            gateway("db").bearer_auth("A".repeat(43)),
+            401,
+            error_code::UNAUTHENTICATED,
+            "not valid",
+        ),
+        (
+            "wrong secret",
+            gateway("db")
+                .header(id, &token.token.id)
+                .header(secret, "B".repeat(43)),
+            401,
+            error_code::UNAUTHENTICATED,
+            "not valid",
+        ),
+        (
+            "revoked token",
+            gateway("db")
+                .header(id, &revoked.token.id)
+                .header(secret, &revoked.secret),
+            401,
+            error_code::UNAUTHENTICATED,
+            "revoked",
+        ),
+        (
+            "app not granted",
+            gateway("other")
+                .header(id, &token.token.id)
+                .header(secret, &token.secret),
+            403,
+            error_code::ACCESS_DENIED,
+            "not granted app other",
+        ),
+        (
+            "unknown app",
+            gateway("ghost")
+                .header(id, &token.token.id)
+                .header(secret, &token.secret),
+            404,
+            error_code::UNKNOWN_APP,
+            "ghost",
+        ),
+        (
+            "connector offline",
+            gateway("db")
+                .header(id, &token.token.id)
+                .header(secret, &token.secret),
+            503,
+            error_code::CONNECTOR_OFFLINE,
+            "offline",
+        ),
+    ];
+    for (name, request, status, code, words) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{name}");
+        let body: protocol::api::ErrorBody = response.json().await.unwrap();
+        assert_eq!(body.error.code, code, "{name}");
+        assert!(
+            body.error.message.contains(words),
+            "{name}: {}",
+            body.error.message
+        );
+    }
+    // A user whose email is not on the allow list is refused with the reason.
+    let user = server.client().unwrap();
+    admin
+        .post_json(
+            "/api/admin/users",
+            &protocol::api::CreateLocalUserRequest {
+                username: "eve".into(),
+                name: "Eve".into(),
+                email: Some("eve@example.test".into()),
+                password: PASSWORD.into(),
+                role: protocol::api::Role::User,
+            },
+        )
+        .await
+        .unwrap();
+    let response = user.sign_in_local("eve", PASSWORD).await.unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let session_token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let response = gateway("db")
+        .bearer_auth(&session_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let message = code_of(response).await.unwrap();
+    assert_eq!(message, error_code::ACCESS_DENIED);
+
+    // HTTP/1.1 cannot carry both directions at once: refused up front.
+    let mut tls = tests::server::trusting(&server.report.cert_path).unwrap();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let http1 = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .http1_only()
+        .build()
+        .unwrap();
+    let response = http1
+        .post(client.url("/gw/tcp/db"))
+        .header(id, &token.token.id)
+        .header(secret, &token.secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    let audit: Vec<AuditEvent> = admin
+        .get("/api/admin/audit?limit=100")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let denials: Vec<&AuditEvent> = audit
+        .iter()
+        .filter(|e| e.action == "stream.open" && e.decision == Some(protocol::api::Decision::Deny))
+        .collect();
+    for reason in [
+        "not signed in",
+        "malformed",
+        "revoked",
+        "not granted app other",
+        "no app is called ghost",
+        "offline",
+        "eve@example.test matches no allow rule",
+    ] {
+        assert!(
+            denials.iter().any(|e| e.reason.contains(reason)),
+            "no audited denial with {reason:?}: {denials:#?}"
+        );
+    }
+    // The offline attempt passed policy first: its allow decision is audited too.
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.decision == Some(protocol::api::Decision::Allow)
+                && e.actor == format!("service-token:{}", token.token.id))
+    );
+}
