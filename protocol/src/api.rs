@@ -72,6 +72,8 @@ pub mod error_code {
     pub const ACCESS_DENIED: &str = "access_denied";
     /// No such App.
     pub const UNKNOWN_APP: &str = "unknown_app";
+    /// The CLI sign-in code is unknown, used, expired or does not match the verifier.
+    pub const INVALID_CLI_CODE: &str = "invalid_cli_code";
 }
 
 /// What a signed-in user may do across Postern.
@@ -507,4 +509,50 @@ pub struct AuditEvent {
     pub decision: Option<Decision>,
     /// Why, in words.
     pub reason: String,
+}
+
+/// `POST /api/cli/approve`: the signed-in user lets a CLI act as them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CliApproveRequest {
+    /// Base64url SHA-256 of the CLI's secret verifier (43 characters).
+    pub challenge: String,
+    /// The CLI's `state`, echoed back to its loopback callback.
+    pub state: String,
+    /// The CLI's loopback callback (`http://127.0.0.1:PORT/…`), if it listens for one.
+    #[serde(default)]
+    pub callback: Option<String>,
+    /// The host the CLI runs on, as it says.
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+/// The answer to an approval: where to send the browser, or a code to paste.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CliApproval {
+    /// The loopback callback with `code` and `state`, when the CLI gave one.
+    pub redirect: Option<String>,
+    /// The one-time code, for a CLI that waits for it to be pasted.
+    pub code: String,
+}
+
+/// `POST /api/cli/token`: the CLI trades the one-time code for a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CliTokenRequest {
+    /// The one-time code.
+    pub code: String,
+    /// The secret whose SHA-256 was the challenge.
+    pub verifier: String,
+}
+
+/// A CLI's access token: a Session of its own, revocable like any other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CliToken {
+    /// Bearer token for the gateway.
+    pub token: String,
+    /// When it ends.
+    pub expires_at: String,
+    /// Who it acts as.
+    pub username: String,
 }

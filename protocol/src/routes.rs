@@ -17,7 +17,11 @@ pub const CLIENT_ROUTES: &[&str] = &[
     "/admin/users",
     "/admin/sessions",
     "/admin/providers",
+    "/cli/authorize",
 ];
+
+/// The page where a signed-in user approves a CLI sign-in.
+pub const CLI_AUTHORIZE: &str = "/cli/authorize";
 
 /// Where the browser starts an OIDC sign-in with the provider whose id is `provider`.
 pub fn oidc_start(provider: &str) -> String {

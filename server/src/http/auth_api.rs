@@ -35,21 +35,18 @@ pub async fn providers(State(state): State<AppState>) -> Result<Json<SignInOptio
     }))
 }
 
-/// Creates a Session for `user` and returns the `Set-Cookie` value and the stored record.
-pub async fn issue_session(
+/// Creates a Session for `user` and returns its secret and the stored record.
+pub async fn create_session(
     state: &AppState,
     user: User,
     source: &str,
-    headers: &HeaderMap,
+    user_agent: Option<String>,
     client: Option<ClientAddr>,
-) -> Result<(HeaderValue, SessionRecord), ApiError> {
+) -> Result<(String, SessionRecord), ApiError> {
     let token = secret::random_token();
     let now = now();
     let absolute = state.config.session.absolute_timeout;
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|value| value.to_str().ok())
-        .map(|agent| agent.chars().take(256).collect::<String>());
+    let user_agent = user_agent.map(|agent| agent.chars().take(256).collect::<String>());
     let address = client.map(|ClientAddr(addr)| addr.ip().to_string());
     let session = NewSession {
         id: secret::random_id(),
@@ -63,8 +60,6 @@ pub async fn issue_session(
     };
     state.store.create_session(session.clone()).await?;
     state.store.record_sign_in(&user.id, now).await?;
-    let cookie = HeaderValue::from_str(&session_cookie(&token, absolute))
-        .map_err(|error| ApiError::internal(&error))?;
     let record = SessionRecord {
         id: session.id,
         source: session.source,
@@ -85,6 +80,27 @@ pub async fn issue_session(
         session = record.id,
         "signed in"
     );
+    Ok((token, record))
+}
+
+/// Creates a browser Session for `user` and returns the `Set-Cookie` value and the record.
+pub async fn issue_session(
+    state: &AppState,
+    user: User,
+    source: &str,
+    headers: &HeaderMap,
+    client: Option<ClientAddr>,
+) -> Result<(HeaderValue, SessionRecord), ApiError> {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let (token, record) = create_session(state, user, source, user_agent, client).await?;
+    let cookie = HeaderValue::from_str(&session_cookie(
+        &token,
+        state.config.session.absolute_timeout,
+    ))
+    .map_err(|error| ApiError::internal(&error))?;
     Ok((cookie, record))
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth_api;
+mod cli_login;
 mod error;
 mod extract;
 mod gateway;
@@ -117,6 +118,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/logout", post(auth_api::sign_out))
         .route("/api/setup", post(auth_api::setup))
         .route("/api/me", get(auth_api::current_user))
+        .route("/api/cli/approve", post(cli_login::approve))
+        .route("/api/cli/token", post(cli_login::token))
         .merge(admin)
         .route("/api", any(ops::api_not_found))
         .route("/api/{*rest}", any(ops::api_not_found))

@@ -21,7 +21,7 @@ pub fn is_state_changing(method: &Method) -> bool {
 /// a cross-site request without a CORS preflight, which this server never grants, so such
 /// requests cannot be forged by another site; handlers that accept them authenticate by that
 /// header alone, never by cookie.
-/// The native TCP gateway is in the same position for every request: it never reads cookies,
+/// The native TCP gateway and the CLI token exchange are in the same position for every request: it never reads cookies,
 /// so a cross-site request there carries no ambient authority and is refused as
 /// unauthenticated by the gateway itself, with a message a CLI user understands.
 fn has_explicit_credentials(request: &Request) -> bool {
@@ -29,6 +29,8 @@ fn has_explicit_credentials(request: &Request) -> bool {
     headers.contains_key(header::AUTHORIZATION)
         || headers.contains_key(protocol::gateway::HEADER_SERVICE_TOKEN_ID)
         || request.uri().path().starts_with("/gw/tcp/")
+        // The CLI trades a one-time code and its verifier here; no cookie is read.
+        || request.uri().path() == "/api/cli/token"
 }
 
 /// Middleware: refuse state-changing requests from other origins.

@@ -261,6 +261,21 @@ pub struct AuditRecord {
     pub event: NewAuditEvent,
 }
 
+/// A CLI sign-in the user approved in the browser, waiting for the CLI to collect it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliGrant {
+    /// SHA-256 of the one-time code.
+    pub code_hash: String,
+    /// Who approved it.
+    pub user_id: String,
+    /// The CLI's PKCE challenge (base64url SHA-256 of its verifier).
+    pub challenge: String,
+    /// The host the CLI said it runs on.
+    pub hostname: String,
+    /// After this the code is void.
+    pub expires_at: UnixTime,
+}
+
 /// Persistent state behind one interface.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -398,6 +413,14 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Stores a one-time CLI sign-in code (by hash) for `user_id`, bound to `challenge`.
+    async fn insert_cli_grant(&self, grant: CliGrant) -> Result<(), StoreError>;
+    /// Removes and returns the CLI grant for this code hash, expired or not, so a code can
+    /// never be used twice.
+    async fn take_cli_grant(&self, code_hash: &str) -> Result<Option<CliGrant>, StoreError>;
+    /// The user with this id.
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;
 
     /// Deletes Sessions, setup tokens and login attempts that can no longer be used.
     async fn purge_expired(&self, now: UnixTime, idle_cutoff: UnixTime) -> Result<u64, StoreError>;

@@ -8,8 +8,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    App, AuditRecord, Connector, LoginAttempt, NewApp, NewAuditEvent, NewLocalUser, NewSession,
-    OidcIdentity, ServiceToken, SessionRecord, SetupOutcome, Store, StoreError, UnixTime, User,
+    App, AuditRecord, CliGrant, Connector, LoginAttempt, NewApp, NewAuditEvent, NewLocalUser,
+    NewSession, OidcIdentity, ServiceToken, SessionRecord, SetupOutcome, Store, StoreError,
+    UnixTime, User,
 };
 use protocol::api::{AppKind, Decision};
 
@@ -789,6 +790,51 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn insert_cli_grant(&self, grant: CliGrant) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO cli_grants (code_hash, user_id, challenge, hostname, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&grant.code_hash)
+        .bind(&grant.user_id)
+        .bind(&grant.challenge)
+        .bind(&grant.hostname)
+        .bind(grant.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_cli_grant(&self, code_hash: &str) -> Result<Option<CliGrant>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM cli_grants WHERE code_hash = ? \
+             RETURNING code_hash, user_id, challenge, hostname, expires_at",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(CliGrant {
+            code_hash: row.try_get("code_hash")?,
+            user_id: row.try_get("user_id")?,
+            challenge: row.try_get("challenge")?,
+            hostname: row.try_get("hostname")?,
+            expires_at: row.try_get("expires_at")?,
+        }))
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
     async fn purge_expired(&self, now: UnixTime, idle_cutoff: UnixTime) -> Result<u64, StoreError> {
         let mut transaction = self.pool.begin().await?;
         let sessions = sqlx::query(
@@ -810,8 +856,13 @@ impl Store for SqliteStore {
             .execute(&mut *transaction)
             .await?
             .rows_affected();
+        let grants = sqlx::query("DELETE FROM cli_grants WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
         transaction.commit().await?;
-        Ok(sessions + tokens + attempts)
+        Ok(sessions + tokens + attempts + grants)
     }
 }
 

@@ -6,6 +6,7 @@
 mod admin;
 mod binary;
 mod browser;
+mod cli_login;
 mod local;
 mod oidc;
 mod provision;
