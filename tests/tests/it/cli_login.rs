@@ -30,43 +30,91 @@ async fn approved_code_buys_one_cli_session() {
     let cli = server.client().unwrap();
 
     let approval: CliApproval = browser
-        .post_json("/api/cli/approve", &approve_request(Some("http://127.0.0.1:4567/callback")))
+        .post_json(
+            "/api/cli/approve",
+            &approve_request(Some("http://127.0.0.1:4567/callback")),
+        )
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
     let redirect = url::Url::parse(approval.redirect.as_deref().unwrap()).unwrap();
-    assert_eq!((redirect.host_str(), redirect.port(), redirect.path()), (Some("127.0.0.1"), Some(4567), "/callback"));
+    assert_eq!(
+        (redirect.host_str(), redirect.port(), redirect.path()),
+        (Some("127.0.0.1"), Some(4567), "/callback")
+    );
     let pairs: std::collections::HashMap<_, _> = redirect.query_pairs().into_owned().collect();
     assert_eq!(pairs["state"], "state123");
     assert_eq!(pairs["code"], approval.code);
 
     // The CLI posts without Origin or cookies, as a CLI does.
     let exchange = |code: &str, verifier: &str| {
-        cli.http.post(cli.url("/api/cli/token")).json(&CliTokenRequest { code: code.into(), verifier: verifier.into() }).send()
+        cli.http
+            .post(cli.url("/api/cli/token"))
+            .json(&CliTokenRequest {
+                code: code.into(),
+                verifier: verifier.into(),
+            })
+            .send()
     };
     let response = exchange(&approval.code, VERIFIER).await.unwrap();
     assert_eq!(response.status(), 200);
     let token: CliToken = response.json().await.unwrap();
     assert_eq!(token.username, "root");
     // The token is a Session: it shows in the admin list as the CLI on that host.
-    let sessions: Vec<protocol::api::SessionSummary> = browser.get("/api/admin/sessions").await.unwrap().json().await.unwrap();
-    assert!(sessions.iter().any(|s| s.source == "cli" && s.user_agent.as_deref() == Some("postern CLI on laptop")));
+    let sessions: Vec<protocol::api::SessionSummary> = browser
+        .get("/api/admin/sessions")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.source == "cli" && s.user_agent.as_deref() == Some("postern CLI on laptop"))
+    );
 
     // Replayed code: refused, and no new Session.
     let before = server.live_sessions().await.unwrap();
     let response = exchange(&approval.code, VERIFIER).await.unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(code_of(response).await.unwrap(), error_code::INVALID_CLI_CODE);
+    assert_eq!(
+        code_of(response).await.unwrap(),
+        error_code::INVALID_CLI_CODE
+    );
 
     // A stolen code without the verifier is useless, and burns the code.
-    let approval: CliApproval = browser.post_json("/api/cli/approve", &approve_request(None)).await.unwrap().json().await.unwrap();
+    let approval: CliApproval = browser
+        .post_json("/api/cli/approve", &approve_request(None))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(approval.redirect.is_none());
-    assert_eq!(exchange(&approval.code, "wrong-verifier").await.unwrap().status(), 400);
-    assert_eq!(exchange(&approval.code, VERIFIER).await.unwrap().status(), 400);
-    for (code, verifier) in [("short", VERIFIER), (&"x".repeat(43), VERIFIER), (&approval.code, &"v".repeat(500))] {
-        assert_eq!(exchange(code, verifier).await.unwrap().status(), 400, "{code}");
+    assert_eq!(
+        exchange(&approval.code, "wrong-verifier")
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        exchange(&approval.code, VERIFIER).await.unwrap().status(),
+        400
+    );
+    for (code, verifier) in [
+        ("short", VERIFIER),
+        (&"x".repeat(43), VERIFIER),
+        (&approval.code, &"v".repeat(500)),
+    ] {
+        assert_eq!(
+            exchange(code, verifier).await.unwrap().status(),
+            400,
+            "{code}"
+        );
     }
     assert_eq!(server.live_sessions().await.unwrap(), before);
 }
@@ -76,18 +124,33 @@ async fn approval_needs_a_session_a_loopback_callback_and_a_well_formed_link() {
     let server = TestServer::start().await.unwrap();
     let browser = server.first_admin("root", PASSWORD).await.unwrap();
     let anonymous = server.client().unwrap();
-    let response = anonymous.post_json("/api/cli/approve", &approve_request(None)).await.unwrap();
+    let response = anonymous
+        .post_json("/api/cli/approve", &approve_request(None))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
     let cases = [
         approve_request(Some("https://evil.example/callback")),
         approve_request(Some("http://evil.example:80/callback")),
         approve_request(Some("http://127.0.0.1/callback")),
-        CliApproveRequest { challenge: "short".into(), ..approve_request(None) },
-        CliApproveRequest { state: String::new(), ..approve_request(None) },
-        CliApproveRequest { state: "has spaces".into(), ..approve_request(None) },
+        CliApproveRequest {
+            challenge: "short".into(),
+            ..approve_request(None)
+        },
+        CliApproveRequest {
+            state: String::new(),
+            ..approve_request(None)
+        },
+        CliApproveRequest {
+            state: "has spaces".into(),
+            ..approve_request(None)
+        },
     ];
     for request in cases {
-        let response = browser.post_json("/api/cli/approve", &request).await.unwrap();
+        let response = browser
+            .post_json("/api/cli/approve", &request)
+            .await
+            .unwrap();
         assert_eq!(response.status(), 400, "{request:?}");
     }
     // Cross-site approval attempts are refused by the Origin check.
