@@ -1,33 +1,115 @@
 //! `postern`: the one binary for origin hosts and laptops.
 //!
-//! The connector and access commands arrive with the tunnel work; today the binary reports the
-//! versions it speaks, which support scripts use to check an install.
+//! Each command group lives in its own module; this file only parses the command line, sets up
+//! logging and turns an error into a message and an exit code.
+
+mod access;
+mod access_cmd;
+mod connector_cmd;
+mod credentials;
+mod login;
+mod upstream;
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
 /// Postern's agent and client.
-#[derive(Debug, Parser)]
+// Not `Debug`: command arguments may hold secrets (the connector token).
+#[derive(Parser)]
 #[command(name = "postern", version, about)]
 struct Args {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(clap::Subcommand)]
 enum Command {
     /// Print the product version and the API version this binary speaks.
     Version,
+    /// Run the connector that carries Streams from the server to services on this host's
+    /// network.
+    #[command(subcommand)]
+    Connector(connector_cmd::ConnectorCommand),
+    /// Sign in to a server through the browser and cache a token.
+    Login {
+        #[command(flatten)]
+        server: access_cmd::ServerArgs,
+        /// Print the sign-in link and read the code instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Revoke and forget the cached token for a server.
+    Logout {
+        #[command(flatten)]
+        server: access_cmd::ServerArgs,
+    },
+    /// Reach an App from this machine.
+    #[command(subcommand)]
+    Access(access_cmd::AccessCommand),
+    /// Print ssh_config blocks that reach SSH Apps through Postern.
+    SshConfig {
+        #[command(flatten)]
+        server: access_cmd::ServerArgs,
+        /// Only this App (otherwise every SSH App you may reach).
+        #[arg(long)]
+        app: Option<String>,
+    },
 }
 
-fn main() {
+fn main() -> ExitCode {
     let args = Args::parse();
-    match args.command {
+    let result = match args.command {
         Command::Version => {
             println!(
-                "postern {} (api {})",
+                "postern {} (api {}, tunnel protocol {})",
                 protocol::version::PRODUCT_VERSION,
-                protocol::version::API_VERSION
+                protocol::version::API_VERSION,
+                protocol::tunnel::PROTOCOL_VERSION,
             );
+            Ok(())
         }
+        Command::Connector(command) => connector_cmd::run(command),
+        Command::Login { server, no_browser } => access_cmd::login(server, no_browser),
+        Command::Logout { server } => access_cmd::logout(server),
+        Command::Access(command) => access_cmd::access(command),
+        Command::SshConfig { server, app } => access_cmd::ssh_config(server, app),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), for long-running commands.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The async runtime for commands that need one.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
     }
 }

@@ -1,6 +1,99 @@
-//! The connector: dials out from an origin host to the Postern server and carries streams.
+//! The connector: dials out from an origin host to the Postern server and carries Streams to
+//! local services.
 //!
-//! This first cut holds the pure reconnect policy; the transport arrives with the tunnel work
-//! (see ARCHITECTURE.md).
+//! [`run`] keeps [`Config::ha_connections`] independent connections attached (see
+//! `protocol::tunnel` for the wire protocol), each reconnecting with capped, jittered backoff.
+//! Every Stream the server opens is checked against the local [`AllowList`] before anything is
+//! dialled. On shutdown every connection sends GOAWAY and running Streams get
+//! [`Config::grace`] to finish.
+//!
+//! Pure parts (the allow-list, the attach request and the reading of the server's answer,
+//! backoff) are separate from the I/O shells (`tunnel`, `stream`) and tested without sockets.
 
+pub mod allow;
+mod attach;
 pub mod backoff;
+mod config;
+mod error;
+mod stream;
+mod tls;
+mod tunnel;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+pub use allow::{AllowList, AllowListError};
+pub use backoff::Backoff;
+pub use config::{Config, DEFAULT_GRACE, DEFAULT_HA_CONNECTIONS, Token, TokenError};
+pub use error::Error;
+
+/// How long past the grace deadline `run` waits for connection loops before abandoning them.
+/// They honour the deadline themselves; this only bounds a bug there.
+const STOP_MARGIN: Duration = Duration::from_secs(1);
+
+/// Runs a connector until `shutdown` completes, then drains and returns `Ok`.
+///
+/// Returns an error at once for a bad configuration, and later for a refusal retrying cannot
+/// cure (an unknown or revoked token, an incompatible protocol version); everything else is
+/// retried.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    if config.ha_connections == 0 {
+        return Err(Error::NoConnections);
+    }
+    let shared = Arc::new(tunnel::Shared::new(&config)?);
+    info!(
+        server = %shared.endpoint.authority,
+        replica = %shared.identity.replica,
+        hostname = %shared.identity.hostname,
+        connections = config.ha_connections,
+        allow = %config.allow,
+        "connector starting"
+    );
+    let (drain_sender, drain) = watch::channel(None);
+    let mut connections = JoinSet::new();
+    for index in 0..config.ha_connections {
+        connections.spawn(tunnel::connection_loop(
+            index,
+            shared.clone(),
+            drain.clone(),
+        ));
+    }
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            joined = connections.join_next() => match joined {
+                // Dropping the set aborts the other connections: the same token and version
+                // fail on every one of them.
+                Some(Ok(Err(error))) => return Err(error),
+                Some(Err(panicked)) => return Err(Error::Task(panicked)),
+                // A loop ends cleanly only when drained, which has not been asked for yet.
+                Some(Ok(Ok(()))) => {}
+                None => return Ok(()),
+            },
+        }
+    }
+    let deadline = Instant::now() + config.grace;
+    info!(grace = ?config.grace, "shutting down: no new streams, running ones may finish");
+    drain_sender.send_replace(Some(deadline));
+    let stopped = tokio::time::timeout_at(deadline + STOP_MARGIN, async {
+        while let Some(joined) = connections.join_next().await {
+            if let Ok(Err(error)) = joined {
+                debug!(error = %error, "connection ended with an error while draining");
+            }
+        }
+    })
+    .await;
+    if stopped.is_err() {
+        warn!("connections did not stop by the deadline: abandoning them");
+        connections.abort_all();
+    }
+    info!("connector stopped");
+    Ok(())
+}

@@ -556,3 +556,12 @@ pub struct CliToken {
     /// Who it acts as.
     pub username: String,
 }
+
+/// One App the caller may reach (`GET /api/apps`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserApp {
+    /// Name, as used in `--app` and in URLs.
+    pub name: String,
+    /// What it carries.
+    pub kind: AppKind,
+}

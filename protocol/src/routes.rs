@@ -17,6 +17,10 @@ pub const CLIENT_ROUTES: &[&str] = &[
     "/admin/users",
     "/admin/sessions",
     "/admin/providers",
+    "/admin/connectors",
+    "/admin/apps",
+    "/admin/service-tokens",
+    "/admin/audit",
     "/cli/authorize",
 ];
 

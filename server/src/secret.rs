@@ -9,11 +9,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-/// A fresh 256-bit secret in URL-safe base64 without padding.
+/// A fresh 256-bit secret in URL-safe base64 without padding. It never starts with `-`, so
+/// pasting it after a command-line flag cannot turn it into an option.
 pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    loop {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        if !token.starts_with('-') {
+            return token;
+        }
+    }
 }
 
 /// A fresh 128-bit identifier in hex, for ids that are public but must not be guessable.
@@ -47,6 +53,7 @@ mod tests {
         let second = random_token();
         assert_ne!(first, second);
         assert!(is_well_formed_token(&first), "{first}");
+        assert!((0..200).all(|_| !random_token().starts_with('-')));
         assert_eq!(random_id().len(), 32);
     }
 

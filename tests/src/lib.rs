@@ -9,8 +9,10 @@
 
 pub mod browser;
 pub mod idp;
+pub mod postern;
 pub mod process;
 pub mod server;
+pub mod sshd;
 
 /// The workspace root, for peer scripts and the built web app.
 pub fn workspace_root() -> std::path::PathBuf {

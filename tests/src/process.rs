@@ -75,3 +75,21 @@ pub async fn stop(child: &mut Child, grace: Duration) {
     }
     let _ = child.kill().await;
 }
+
+/// A binary of this workspace, built next to the test binary (`cargo xtask ci` builds them
+/// first).
+pub fn workspace_binary(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    // The test binary lives in target/{profile}/deps; workspace binaries one level up.
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .context("test binary location")?;
+    let path = dir.join(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: build it first (`cargo build --bins`; `cargo xtask ci` does)",
+        path.display()
+    );
+    Ok(path)
+}

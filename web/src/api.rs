@@ -6,8 +6,10 @@
 
 use gloo_net::http::{Request, Response};
 use protocol::api::{
-    CreateLocalUserRequest, ErrorBody, LocalSignInRequest, Me, Overview, ProviderSummary,
-    SessionSummary, SetupRequest, SignInOptions, UserSummary, error_code,
+    AppRequest, AppSummary, AuditEvent, CliApproval, CliApproveRequest, ConnectorSummary,
+    ConnectorToken, CreateConnectorRequest, CreateLocalUserRequest, CreateServiceTokenRequest,
+    ErrorBody, LocalSignInRequest, Me, Overview, ProviderSummary, ServiceTokenCreated,
+    ServiceTokenSummary, SessionSummary, SetupRequest, SignInOptions, UserSummary, error_code,
 };
 use serde::de::DeserializeOwned;
 
@@ -22,6 +24,14 @@ const ADMIN_OVERVIEW: &str = "/api/admin/overview";
 const ADMIN_USERS: &str = "/api/admin/users";
 const ADMIN_SESSIONS: &str = "/api/admin/sessions";
 const ADMIN_PROVIDERS: &str = "/api/admin/providers";
+const ADMIN_CONNECTORS: &str = "/api/admin/connectors";
+const ADMIN_APPS: &str = "/api/admin/apps";
+const ADMIN_SERVICE_TOKENS: &str = "/api/admin/service-tokens";
+const ADMIN_AUDIT: &str = "/api/admin/audit";
+const CLI_APPROVE: &str = "/api/cli/approve";
+
+/// How many Audit events one page of the audit log asks for.
+pub const AUDIT_PAGE_SIZE: usize = 100;
 
 /// Why an API call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,6 +149,89 @@ pub async fn providers() -> Result<Vec<ProviderSummary>, ApiError> {
     get(ADMIN_PROVIDERS).await
 }
 
+/// `GET /api/admin/connectors`, with the replicas attached right now.
+pub async fn connectors() -> Result<Vec<ConnectorSummary>, ApiError> {
+    get(ADMIN_CONNECTORS).await
+}
+
+/// `POST /api/admin/connectors`: creates a Connector; its token comes back this once.
+pub async fn create_connector(
+    request: &CreateConnectorRequest,
+) -> Result<ConnectorToken, ApiError> {
+    post(ADMIN_CONNECTORS, request).await
+}
+
+/// `POST /api/admin/connectors/{name}/rotate`: replaces the token and disconnects replicas.
+pub async fn rotate_connector(name: &str) -> Result<ConnectorToken, ApiError> {
+    let url = format!("{ADMIN_CONNECTORS}/{}/rotate", encode_path_segment(name));
+    expect_json(Request::post(&url).send().await).await
+}
+
+/// `DELETE /api/admin/connectors/{name}`: revokes a Connector for good.
+pub async fn revoke_connector(name: &str) -> Result<(), ApiError> {
+    let url = format!("{ADMIN_CONNECTORS}/{}", encode_path_segment(name));
+    expect_empty(Request::delete(&url).send().await).await
+}
+
+/// `GET /api/admin/apps`.
+pub async fn apps() -> Result<Vec<AppSummary>, ApiError> {
+    get(ADMIN_APPS).await
+}
+
+/// `POST /api/admin/apps`.
+pub async fn create_app(request: &AppRequest) -> Result<AppSummary, ApiError> {
+    post(ADMIN_APPS, request).await
+}
+
+/// `PUT /api/admin/apps/{name}`: replaces the App called `name` (which may rename it).
+pub async fn update_app(name: &str, request: &AppRequest) -> Result<AppSummary, ApiError> {
+    let url = format!("{ADMIN_APPS}/{}", encode_path_segment(name));
+    let request = Request::put(&url).json(request).map_err(network_error)?;
+    expect_json(request.send().await).await
+}
+
+/// `DELETE /api/admin/apps/{name}`.
+pub async fn delete_app(name: &str) -> Result<(), ApiError> {
+    let url = format!("{ADMIN_APPS}/{}", encode_path_segment(name));
+    expect_empty(Request::delete(&url).send().await).await
+}
+
+/// `GET /api/admin/service-tokens`.
+pub async fn service_tokens() -> Result<Vec<ServiceTokenSummary>, ApiError> {
+    get(ADMIN_SERVICE_TOKENS).await
+}
+
+/// `POST /api/admin/service-tokens`: its secret comes back this once.
+pub async fn create_service_token(
+    request: &CreateServiceTokenRequest,
+) -> Result<ServiceTokenCreated, ApiError> {
+    post(ADMIN_SERVICE_TOKENS, request).await
+}
+
+/// `DELETE /api/admin/service-tokens/{id}`: revokes a Service token.
+pub async fn revoke_service_token(id: &str) -> Result<(), ApiError> {
+    let url = format!("{ADMIN_SERVICE_TOKENS}/{}", encode_path_segment(id));
+    expect_empty(Request::delete(&url).send().await).await
+}
+
+/// `GET /api/admin/audit`: up to [`AUDIT_PAGE_SIZE`] events, newest first, older than the
+/// event `before` when given.
+pub async fn audit(before: Option<i64>) -> Result<Vec<AuditEvent>, ApiError> {
+    get(&audit_url(before)).await
+}
+
+fn audit_url(before: Option<i64>) -> String {
+    match before {
+        Some(id) => format!("{ADMIN_AUDIT}?limit={AUDIT_PAGE_SIZE}&before={id}"),
+        None => format!("{ADMIN_AUDIT}?limit={AUDIT_PAGE_SIZE}"),
+    }
+}
+
+/// `POST /api/cli/approve`: lets a waiting CLI act as the signed-in user.
+pub async fn approve_cli(request: &CliApproveRequest) -> Result<CliApproval, ApiError> {
+    post(CLI_APPROVE, request).await
+}
+
 async fn get<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
     expect_json(Request::get(url).send().await).await
 }
@@ -222,6 +315,12 @@ mod tests {
         ] {
             assert_eq!(encode_path_segment(raw), expected, "{raw}");
         }
+    }
+
+    #[test]
+    fn audit_pages_go_back_from_the_last_id() {
+        assert_eq!(audit_url(None), "/api/admin/audit?limit=100");
+        assert_eq!(audit_url(Some(42)), "/api/admin/audit?limit=100&before=42");
     }
 
     #[test]

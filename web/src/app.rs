@@ -4,7 +4,11 @@ use leptos::prelude::*;
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 
-use crate::pages::admin::{AdminOverview, AdminProviders, AdminSessions, AdminShell, AdminUsers};
+use crate::pages::admin::{
+    AdminApps, AdminAudit, AdminConnectors, AdminOverview, AdminProviders, AdminServiceTokens,
+    AdminSessions, AdminShell, AdminUsers,
+};
+use crate::pages::cli_authorize::CliAuthorize;
 use crate::pages::launcher::Launcher;
 use crate::pages::login::Login;
 use crate::pages::not_found::NotFound;
@@ -25,7 +29,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/users") view=AdminUsers />
                     <Route path=path!("/sessions") view=AdminSessions />
                     <Route path=path!("/providers") view=AdminProviders />
+                    <Route path=path!("/connectors") view=AdminConnectors />
+                    <Route path=path!("/apps") view=AdminApps />
+                    <Route path=path!("/service-tokens") view=AdminServiceTokens />
+                    <Route path=path!("/audit") view=AdminAudit />
                 </ParentRoute>
+                <Route path=path!("/cli/authorize") view=CliAuthorize />
             </Routes>
         </Router>
     }
@@ -42,6 +51,11 @@ const ROUTED_PATHS: &[&str] = &[
     "/admin/users",
     "/admin/sessions",
     "/admin/providers",
+    "/admin/connectors",
+    "/admin/apps",
+    "/admin/service-tokens",
+    "/admin/audit",
+    "/cli/authorize",
 ];
 
 #[cfg(test)]

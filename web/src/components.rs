@@ -1,5 +1,5 @@
 //! Pieces shared by several pages: the top bar, the Session gate, loading and error states,
-//! timestamps and document titles.
+//! timestamps, copy buttons and document titles.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -7,6 +7,7 @@ use leptos_router::NavigateOptions;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 use protocol::api::{Me, Role};
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::api;
 use crate::navigation::{LOGIN, load_page, login_url};
@@ -109,6 +110,114 @@ pub fn Timestamp(#[prop(into)] value: String) -> impl IntoView {
         <time datetime=value title=exact>
             {shown}
         </time>
+    }
+}
+
+/// How long a copy button says "Copied" before it offers to copy again.
+const COPIED_FEEDBACK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Copies `value` to the clipboard and says whether that worked. Where the browser offers no
+/// clipboard (a page served over plain http, say), it asks the person to select and copy; the
+/// values it sits next to are `.selectable`, so one click selects them whole.
+#[component]
+pub fn CopyButton(
+    /// What gets copied.
+    #[prop(into)]
+    value: Signal<String>,
+    /// What it copies, for people who cannot see what the button sits next to ("the token").
+    #[prop(into)]
+    what: String,
+) -> impl IntoView {
+    let outcome = RwSignal::new(None::<bool>);
+    let copy = move |_| {
+        let text = value.get_untracked();
+        spawn_local(async move {
+            let copied = copy_to_clipboard(&text).await;
+            outcome.set(Some(copied));
+            if copied {
+                set_timeout(move || outcome.set(None), COPIED_FEEDBACK);
+            }
+        });
+    };
+    view! {
+        <button
+            type="button"
+            class="button button-small copy-button"
+            class:copied=move || outcome.get() == Some(true)
+            data-copy=""
+            on:click=copy
+        >
+            <span aria-live="polite">
+                {move || match outcome.get() {
+                    None => "Copy",
+                    Some(true) => "Copied",
+                    Some(false) => "Select it and press Ctrl+C",
+                }}
+            </span>
+            <span class="visually-hidden">{format!(" {what}")}</span>
+        </button>
+    }
+}
+
+async fn copy_to_clipboard(text: &str) -> bool {
+    let navigator = window().navigator();
+    // `navigator.clipboard` exists only in secure contexts; calling into `undefined` would throw
+    // inside the WebAssembly module, so look before touching it.
+    let clipboard = js_sys::Reflect::get(&navigator, &JsValue::from_str("clipboard"))
+        .ok()
+        .filter(|clipboard| !clipboard.is_undefined() && !clipboard.is_null());
+    let Some(clipboard) = clipboard else {
+        return false;
+    };
+    let clipboard: web_sys::Clipboard = clipboard.unchecked_into();
+    wasm_bindgen_futures::JsFuture::from(clipboard.write_text(text))
+        .await
+        .is_ok()
+}
+
+/// A one-line secret or id with its copy button.
+#[component]
+pub fn CopyableValue(
+    /// The label above the value.
+    #[prop(into)]
+    label: String,
+    /// The value.
+    #[prop(into)]
+    value: String,
+    /// The value's `data-testid`.
+    testid: &'static str,
+) -> impl IntoView {
+    let what = format!("the {}", label.to_lowercase());
+    let copied = value.clone();
+    view! {
+        <div class="copyable">
+            <span class="copyable-label">{label}</span>
+            <div class="copy-row">
+                <code class="selectable copyable-value" data-testid=testid>
+                    {value}
+                </code>
+                <CopyButton value=copied what />
+            </div>
+        </div>
+    }
+}
+
+/// A shell command to paste, with its copy button.
+#[component]
+pub fn CommandBlock(
+    /// The command; it may change while shown (a URL that loads later).
+    #[prop(into)]
+    command: Signal<String>,
+    /// The block's `data-testid`.
+    testid: &'static str,
+) -> impl IntoView {
+    view! {
+        <div class="copy-row copy-row-block">
+            <pre class="code-block selectable" data-testid=testid>
+                <code>{move || command.get()}</code>
+            </pre>
+            <CopyButton value=command what="the command" />
+        </div>
     }
 }
 
@@ -243,7 +352,7 @@ pub fn source_label(source: &str) -> String {
 }
 
 /// Up to two initials for the avatar, from the display name or else the username.
-fn initials(name: &str, username: &str) -> String {
+pub fn initials(name: &str, username: &str) -> String {
     let source = if name.trim().is_empty() {
         username
     } else {
@@ -303,7 +412,7 @@ pub fn describe_timestamp(value: &str, now_millis: i64) -> String {
 
 /// Milliseconds since the Unix epoch of an RFC 3339 timestamp such as
 /// `2026-11-22T03:25:07.123Z` or `2026-11-22T05:25:07+02:00`.
-fn parse_timestamp(value: &str) -> Option<i64> {
+pub fn parse_timestamp(value: &str) -> Option<i64> {
     let bytes = value.as_bytes();
     let digits = |range: std::ops::Range<usize>| -> Option<i64> {
         let text = value.get(range)?;

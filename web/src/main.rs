@@ -3,6 +3,7 @@
 mod api;
 mod app;
 mod components;
+mod names;
 mod navigation;
 mod pages;
 mod password;

@@ -11,8 +11,15 @@ use crate::tasks::{cmd, project_root, step};
 /// The Trunk release that builds with the workspace's toolchain (0.22 needs a newer rustc).
 const TRUNK_VERSION: &str = "0.21.14";
 
-/// Debian packages the tests drive: the browser and its WebDriver.
-const TEST_PACKAGES: &[&str] = &["chromium", "chromium-driver", "openssl"];
+/// Debian packages the tests drive: the browser and its WebDriver, OpenSSH (client and
+/// server) and openssl for test keys.
+const TEST_PACKAGES: &[&str] = &[
+    "chromium",
+    "chromium-driver",
+    "openssl",
+    "openssh-server",
+    "openssh-client",
+];
 
 /// Why tools are installed: running the server needs fewer than the test suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

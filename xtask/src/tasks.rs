@@ -175,16 +175,18 @@ pub fn ci() -> anyhow::Result<()> {
         .run()
     })?;
     step("build web app", build_web)?;
-    // The integration tests start the real server binary, so it must be built first.
-    step("build server", || {
+    // The integration tests start the real binaries (server, and `postern` for connectors and
+    // access), so they must be built first.
+    step("build binaries", || {
         cmd(
             "cargo",
             &[
                 "build",
                 "--package",
                 "server",
-                "--bin",
-                "postern-server",
+                "--package",
+                "cli",
+                "--bins",
                 "--locked",
             ],
         )

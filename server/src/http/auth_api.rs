@@ -254,6 +254,32 @@ pub async fn sign_out(
     Ok(response)
 }
 
+/// `GET /api/apps`: the Apps the caller may reach, by name. Policy decides per App; these
+/// decisions are not audited because nothing is opened.
+pub async fn my_apps(
+    authenticated: Authenticated,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<protocol::api::UserApp>>, ApiError> {
+    let user = &authenticated.session.user;
+    let identity = crate::access::Identity::User {
+        username: user.username.clone(),
+        email: user.email.clone(),
+        groups: user.groups.clone(),
+    };
+    let apps = state.store.list_apps().await?;
+    let visible = apps
+        .into_iter()
+        .filter(|app| {
+            crate::access::policy::decide(&identity, app).decision == protocol::api::Decision::Allow
+        })
+        .map(|app| protocol::api::UserApp {
+            name: app.name,
+            kind: app.kind,
+        })
+        .collect();
+    Ok(Json(visible))
+}
+
 /// `GET /api/me`.
 pub async fn current_user(authenticated: Authenticated) -> Json<Me> {
     Json(authenticated.me())

@@ -30,8 +30,13 @@ pub struct Authenticated {
 #[derive(Debug, Clone)]
 pub struct AdminSession(pub Authenticated);
 
-/// The Session cookie's secret, if the request carries exactly one well-formed one.
+/// The Session secret: `Authorization: Bearer` (the CLI) or else exactly one well-formed
+/// Session cookie (the browser).
 pub fn session_token(parts: &Parts) -> Option<&str> {
+    if let Some(authorization) = parts.headers.get(header::AUTHORIZATION) {
+        let token = authorization.to_str().ok()?.strip_prefix("Bearer ")?;
+        return secret::is_well_formed_token(token).then_some(token);
+    }
     let cookies = parts.headers.get(header::COOKIE)?.to_str().ok()?;
     let token = session::cookie_value(cookies, protocol::routes::SESSION_COOKIE)?;
     secret::is_well_formed_token(token).then_some(token)

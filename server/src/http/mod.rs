@@ -118,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/logout", post(auth_api::sign_out))
         .route("/api/setup", post(auth_api::setup))
         .route("/api/me", get(auth_api::current_user))
+        .route("/api/apps", get(auth_api::my_apps))
         .route("/api/cli/approve", post(cli_login::approve))
         .route("/api/cli/token", post(cli_login::token))
         .merge(admin)

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use protocol::api::{Decision, error_code};
 use protocol::tunnel::{self, HEADER_HOSTNAME, HEADER_REPLICA, HEADER_VERSION, UPGRADE_PROTOCOL};
 
@@ -142,6 +142,8 @@ pub async fn attach(
         };
         let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
         builder
+            // hyper sends no keep-alive pings without a timer.
+            .timer(TokioTimer::new())
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .keep_alive_interval(PING_INTERVAL)

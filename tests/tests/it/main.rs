@@ -10,3 +10,4 @@ mod cli_login;
 mod local;
 mod oidc;
 mod provision;
+mod tunnel;

@@ -1,4 +1,15 @@
-//! The admin area: overview figures, users, Sessions and sign-in providers.
+//! The admin area: the frame and role check, overview figures, users, Sessions and sign-in
+//! providers here; Connectors, Apps, Service tokens and the audit log in the submodules.
+
+mod apps;
+mod audit;
+mod connectors;
+mod service_tokens;
+
+pub use apps::AdminApps;
+pub use audit::AdminAudit;
+pub use connectors::AdminConnectors;
+pub use service_tokens::AdminServiceTokens;
 
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -40,6 +51,11 @@ fn AdminFrame(me: Me) -> impl IntoView {
                         <A href="/admin/users">"Users"</A>
                         <A href="/admin/sessions">"Sessions"</A>
                         <A href="/admin/providers">"Sign-in providers"</A>
+                        <p class="sidebar-title sidebar-group">"Access"</p>
+                        <A href="/admin/connectors">"Connectors"</A>
+                        <A href="/admin/apps">"Apps"</A>
+                        <A href="/admin/service-tokens">"Service tokens"</A>
+                        <A href="/admin/audit">"Audit log"</A>
                     </nav>
                     <main class="admin-main" id="main">
                         <Outlet />
@@ -102,6 +118,163 @@ fn fetched<T>(
             view! { <ErrorNotice message=error.message() retry=Callback::new(move |()| retry()) /> }
                 .into_any()
         }
+    }
+}
+
+/// An error from an action on a page (revoke, rotate, delete), shown above its table.
+fn action_error(error: RwSignal<Option<String>>) -> impl IntoView {
+    move || {
+        error.get().map(|message| {
+            view! {
+                <p class="error" role="alert">
+                    {message}
+                </p>
+            }
+        })
+    }
+}
+
+/// A destructive action behind a second click: the first click asks the question next to a
+/// confirming button and a way out, so a stray click never revokes anything.
+#[component]
+fn ConfirmAction(
+    /// `data-action` of the first button and `data-confirm` of the confirming one, such as
+    /// `revoke`; the row around them names the thing acted on.
+    action: &'static str,
+    /// The buttons' label, such as "Revoke".
+    label: &'static str,
+    /// The first button's label while the request runs, such as "Revoking…".
+    busy_label: &'static str,
+    /// The first button's accessible name, naming what it acts on.
+    #[prop(into)]
+    aria_label: String,
+    /// The question, such as "Revoke office-lan?".
+    #[prop(into)]
+    question: String,
+    /// Whether this action's request is in flight.
+    #[prop(into)]
+    busy: Signal<bool>,
+    /// Runs the action.
+    on_confirm: Callback<()>,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let keep = NodeRef::<leptos::html::Button>::new();
+    // The safe choice takes the focus, so Enter after the first click does not confirm.
+    Effect::new(move || {
+        if let Some(button) = keep.get() {
+            let _ = button.focus();
+        }
+    });
+    move || {
+        if asking.get() {
+            view! {
+                <span class="confirm" role="group" aria-label=question.clone()>
+                    <span class="confirm-question">{question.clone()}</span>
+                    <button
+                        type="button"
+                        class="button button-small button-danger-solid"
+                        data-confirm=action
+                        on:click=move |_| {
+                            asking.set(false);
+                            on_confirm.run(());
+                        }
+                    >
+                        {label}
+                    </button>
+                    <button
+                        type="button"
+                        class="button button-small"
+                        data-cancel=action
+                        node_ref=keep
+                        on:click=move |_| asking.set(false)
+                    >
+                        "Cancel"
+                    </button>
+                </span>
+            }
+            .into_any()
+        } else {
+            view! {
+                <button
+                    type="button"
+                    class="button button-small button-danger"
+                    data-action=action
+                    aria-label=aria_label.clone()
+                    disabled=move || busy.get()
+                    on:click=move |_| asking.set(true)
+                >
+                    {move || if busy.get() { busy_label } else { label }}
+                </button>
+            }
+            .into_any()
+        }
+    }
+}
+
+/// A secret the server returns once (a Connector token, a Service-token secret), with what to
+/// do with it. It takes the focus when it appears, so the person (and their screen reader)
+/// lands on it wherever they clicked.
+#[component]
+fn OneTimeSecret(
+    /// The panel's `data-testid`.
+    testid: &'static str,
+    /// The panel's heading.
+    #[prop(into)]
+    title: String,
+    /// Hides the panel; the secret is gone for good.
+    on_dismiss: Callback<()>,
+    children: Children,
+) -> impl IntoView {
+    let panel = NodeRef::<leptos::html::Section>::new();
+    Effect::new(move || {
+        if let Some(panel) = panel.get() {
+            let _ = panel.focus();
+        }
+    });
+    let heading_id = format!("{testid}-heading");
+    let labelled_by = heading_id.clone();
+    view! {
+        <section
+            class="card secret-panel"
+            data-testid=testid
+            tabindex="-1"
+            aria-labelledby=labelled_by
+            node_ref=panel
+        >
+            <div class="secret-panel-head">
+                <h2 id=heading_id>{title}</h2>
+                <button
+                    type="button"
+                    class="button button-small"
+                    data-dismiss=testid
+                    on:click=move |_| on_dismiss.run(())
+                >
+                    "Done"
+                </button>
+            </div>
+            <p class="notice">
+                <strong>"Copy it now."</strong>
+                " Postern keeps only a hash of it and cannot show it again."
+            </p>
+            {children()}
+        </section>
+    }
+}
+
+/// What a page shows instead of an empty table: what is missing and what to do next.
+#[component]
+fn EmptyState(
+    /// The block's `data-testid`.
+    testid: &'static str,
+    /// What is missing, such as "No connectors yet".
+    title: &'static str,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="empty-state" data-testid=testid>
+            <h3>{title}</h3>
+            {children()}
+        </div>
     }
 }
 

@@ -84,13 +84,18 @@ fn LauncherPage(me: Me) -> impl IntoView {
                     {if is_admin {
                         view! {
                             <p>
-                                "Next step: connect an origin host with a connector, then \
-                                 publish an SSH, RDP or TCP app for it from the admin area. \
-                                 People who may use an app will find it here."
+                                "Next step: create a connector and run it on a host that can \
+                                 reach your services, then publish an SSH, RDP or TCP app \
+                                 through it. People who may use an app will find it here."
                             </p>
-                            <A href="/admin" attr:class="button button-primary">
-                                "Open the admin area"
-                            </A>
+                            <div class="button-row">
+                                <A href="/admin/connectors" attr:class="button button-primary">
+                                    "Create a connector"
+                                </A>
+                                <A href="/admin/apps" attr:class="button">
+                                    "Publish an app"
+                                </A>
+                            </div>
                         }
                             .into_any()
                     } else {

@@ -3,20 +3,20 @@
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::use_location;
 use protocol::api::{LocalSignInRequest, ProviderInfo, SignInOptions};
 
 use crate::api;
 use crate::components::{AuthCard, ErrorNotice, Loading, set_title};
-use crate::navigation::{load_page, safe_next};
+use crate::navigation::{load_page, provider_start_url, query_value, safe_next};
 
 /// `/login`.
 #[component]
 pub fn Login() -> impl IntoView {
     set_title("Sign in");
     let options = LocalResource::new(api::sign_in_options);
-    let query = use_query_map();
-    let next = Signal::derive(move || safe_next(query.read().get_str("next")));
+    let search = use_location().search;
+    let next = Signal::derive(move || safe_next(query_value(&search.get(), "next").as_deref()));
 
     view! {
         <AuthCard>
@@ -63,7 +63,7 @@ fn SignInChoices(options: SignInOptions, next: Signal<String>) -> impl IntoView 
         <div class="provider-list">
             {providers
                 .into_iter()
-                .map(|provider| view! { <ProviderButton provider /> })
+                .map(|provider| view! { <ProviderButton provider next /> })
                 .collect_view()}
         </div>
         {show_divider
@@ -86,16 +86,19 @@ fn SignInChoices(options: SignInOptions, next: Signal<String>) -> impl IntoView 
     }
 }
 
-/// A full-page link: the server redirects to the provider and back, then sets the cookie.
+/// A full-page link: the server redirects to the provider and back, then sets the cookie and
+/// sends the browser to `next`.
 #[component]
-fn ProviderButton(provider: ProviderInfo) -> impl IntoView {
+fn ProviderButton(provider: ProviderInfo, next: Signal<String>) -> impl IntoView {
+    let start_url = provider.start_url;
+    let href = move || provider_start_url(&start_url, &next.get());
     view! {
         // `rel="external"` keeps the router from treating it as one of the app's pages.
         <a
             class="button button-provider"
             rel="external"
             data-provider=provider.id
-            href=provider.start_url
+            href=href
         >
             "Sign in with "
             {provider.name}

@@ -1,0 +1,120 @@
+//! The `postern` binary as tests run it: a connector replica on an origin, and `access`
+//! listeners on a laptop.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::BufReader;
+use tokio::process::{Child, Command};
+
+use crate::process::{read_line_until, stop, workspace_binary};
+use crate::server::TestServer;
+
+/// A running `postern` process.
+pub struct Postern {
+    /// The child.
+    pub child: Child,
+}
+
+impl Postern {
+    /// Sends SIGKILL (a crash, not a drain).
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub async fn stop(mut self) -> Option<std::process::ExitStatus> {
+        stop(&mut self.child, Duration::from_secs(40)).await;
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+/// `postern connector run` against `server` with `token` and an allow-list.
+pub fn connector(
+    server: &TestServer,
+    token: &str,
+    allow: &str,
+    ha_connections: u32,
+) -> anyhow::Result<Postern> {
+    let child = Command::new(workspace_binary("postern")?)
+        .args([
+            "connector",
+            "run",
+            "--server",
+            &server.origin,
+            "--allow",
+            allow,
+        ])
+        .args(["--ha-connections", &ha_connections.to_string()])
+        .arg("--ca")
+        .arg(&server.report.cert_path)
+        .env("POSTERN_CONNECTOR_TOKEN", token)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("start postern connector run")?;
+    Ok(Postern { child })
+}
+
+/// `postern access tcp` for `app` on a free local port with a Service token; returns the
+/// process and the port it listens on.
+pub async fn access_tcp(
+    server: &TestServer,
+    app: &str,
+    token_id: &str,
+    token_secret: &str,
+) -> anyhow::Result<(Postern, u16)> {
+    let mut child = Command::new(workspace_binary("postern")?)
+        .args([
+            "access",
+            "tcp",
+            "--server",
+            &server.origin,
+            "--app",
+            app,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--ca")
+        .arg(&server.report.cert_path)
+        .env("POSTERN_SERVICE_TOKEN_ID", token_id)
+        .env("POSTERN_SERVICE_TOKEN_SECRET", token_secret)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("start postern access tcp")?;
+    let mut stdout = BufReader::new(child.stdout.take().context("stdout")?);
+    let port = read_line_until(&mut stdout, Duration::from_secs(20), |line| {
+        line.strip_prefix("listening on 127.0.0.1:")?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+    .await?;
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut stdout, &mut tokio::io::sink()).await;
+    });
+    Ok((Postern { child }, port))
+}
+
+/// The `ProxyCommand` that carries ssh through `postern access ssh` with a Service token.
+pub fn ssh_proxy_command(
+    server: &TestServer,
+    app: &str,
+    token_id: &str,
+    token_secret: &str,
+) -> anyhow::Result<String> {
+    Ok(format!(
+        "{} access ssh --server {} --ca {} --app {app} --service-token-id={token_id} --service-token-secret={token_secret}",
+        workspace_binary("postern")?.display(),
+        server.origin,
+        server.report.cert_path.display(),
+    ))
+}

@@ -1,0 +1,405 @@
+//! Streams end to end: client → server → connector → origin, with the real `postern` binary
+//! on both ends, real OpenSSH, and the refusals that must forward nothing.
+
+use std::time::Duration;
+
+use protocol::api::{
+    AllowList, AppKind, AppRequest, AuditEvent, ConnectorSummary, ConnectorToken,
+    CreateConnectorRequest, CreateServiceTokenRequest, ServiceTokenCreated,
+};
+use sha2::{Digest, Sha256};
+use tests::postern::{self, Postern};
+use tests::process::wait_for;
+use tests::server::{TestClient, TestServer};
+use tests::sshd::Sshd;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A server with a first admin, a connector `office`, and its token.
+async fn provisioned() -> (TestServer, TestClient, String) {
+    let server = TestServer::start().await.unwrap();
+    let admin = server.first_admin("root", PASSWORD).await.unwrap();
+    let created: ConnectorToken = admin
+        .post_json(
+            "/api/admin/connectors",
+            &CreateConnectorRequest {
+                name: "office".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (server, admin, created.token)
+}
+
+async fn create_app(admin: &TestClient, name: &str, kind: AppKind, url: &str) {
+    let request = AppRequest {
+        name: name.into(),
+        kind,
+        connector: "office".into(),
+        service_url: url.into(),
+        session_duration_seconds: None,
+        allow: AllowList {
+            emails: vec!["someone@example.test".into()],
+            ..AllowList::default()
+        },
+    };
+    let response = admin.post_json("/api/admin/apps", &request).await.unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+}
+
+async fn service_token(admin: &TestClient, name: &str, apps: &[&str]) -> ServiceTokenCreated {
+    let request = CreateServiceTokenRequest {
+        name: name.into(),
+        apps: apps.iter().map(|a| (*a).to_owned()).collect(),
+        expires_in_seconds: Some(3600),
+    };
+    admin
+        .post_json("/api/admin/service-tokens", &request)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until `count` connections of `office` are attached.
+async fn wait_attached(admin: &TestClient, count: u32) {
+    wait_for(
+        &format!("{count} connector connections"),
+        Duration::from_secs(20),
+        || async {
+            let connectors: Vec<ConnectorSummary> = admin
+                .get("/api/admin/connectors")
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let attached: u32 = connectors
+                .iter()
+                .flat_map(|c| &c.replicas)
+                .map(|r| r.connections)
+                .sum();
+            (attached == count).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+}
+
+fn sha256_file(path: &std::path::Path) -> String {
+    hex(&Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    // xorshift: cheap, reproducible, incompressible enough for a transport test.
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+async fn run(command: &str, args: &[String]) -> std::process::Output {
+    tokio::process::Command::new(command)
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn openssh_through_postern_runs_commands_and_copies_50_mb_both_ways() {
+    let (server, admin, token) = provisioned().await;
+    let sshd = Sshd::start().await.unwrap();
+    create_app(
+        &admin,
+        "shell",
+        AppKind::Ssh,
+        &format!("ssh://127.0.0.1:{}", sshd.port),
+    )
+    .await;
+    let service = service_token(&admin, "ci", &["shell"]).await;
+    let connector =
+        postern::connector(&server, &token, &format!("127.0.0.1:{}", sshd.port), 2).unwrap();
+    wait_attached(&admin, 2).await;
+
+    let proxy =
+        postern::ssh_proxy_command(&server, "shell", &service.token.id, &service.secret).unwrap();
+    let mut args = sshd.client_options(&proxy);
+    args.extend([
+        format!("{}@shell", sshd.user),
+        "echo hello-$((6*7))".to_owned(),
+    ]);
+    let output = run("ssh", &args).await;
+    assert!(
+        output.status.success(),
+        "ssh failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "hello-42");
+
+    let upload = sshd.dir().join("upload.bin");
+    std::fs::write(&upload, random_bytes(50 * 1024 * 1024, 7)).unwrap();
+    let remote = sshd.dir().join("remote.bin");
+    let back = sshd.dir().join("back.bin");
+    let mut up = sshd.client_options(&proxy);
+    up.extend([
+        "-q".to_owned(),
+        upload.display().to_string(),
+        format!("{}@shell:{}", sshd.user, remote.display()),
+    ]);
+    let output = run("scp", &up).await;
+    assert!(
+        output.status.success(),
+        "scp up failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut down = sshd.client_options(&proxy);
+    down.extend([
+        "-q".to_owned(),
+        format!("{}@shell:{}", sshd.user, remote.display()),
+        back.display().to_string(),
+    ]);
+    let output = run("scp", &down).await;
+    assert!(
+        output.status.success(),
+        "scp down failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let original = sha256_file(&upload);
+    assert_eq!(sha256_file(&remote), original);
+    assert_eq!(sha256_file(&back), original);
+
+    let audit: Vec<AuditEvent> = admin
+        .get("/api/admin/audit?limit=20")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(audit.iter().any(|e| e.action == "stream.open"
+        && e.decision == Some(protocol::api::Decision::Allow)
+        && e.app.as_deref() == Some("shell")));
+    connector.stop().await;
+    sshd.stop().await;
+}
+
+/// An origin that echoes every byte back until its client half-closes.
+async fn echo_origin() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let (mut reader, mut writer) = stream.into_split();
+                let _ = tokio::io::copy(&mut reader, &mut writer).await;
+                let _ = writer.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// Sends `payload` through a local `postern access tcp` port and returns what came back.
+async fn round_trip(port: u16, payload: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let (mut reader, mut writer) = stream.into_split();
+    let send = tokio::spawn(async move {
+        writer.write_all(&payload).await?;
+        writer.shutdown().await
+    });
+    let mut received = Vec::new();
+    reader.read_to_end(&mut received).await?;
+    send.await??;
+    Ok(received)
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_streams_round_trip_intact() {
+    let (server, admin, token) = provisioned().await;
+    let origin = echo_origin().await;
+    create_app(
+        &admin,
+        "echo",
+        AppKind::Tcp,
+        &format!("tcp://127.0.0.1:{origin}"),
+    )
+    .await;
+    let service = service_token(&admin, "load", &["echo"]).await;
+    let connector = postern::connector(&server, &token, &format!("127.0.0.1:{origin}"), 4).unwrap();
+    wait_attached(&admin, 4).await;
+    let (access, port) = postern::access_tcp(&server, "echo", &service.token.id, &service.secret)
+        .await
+        .unwrap();
+
+    let mut tasks = Vec::new();
+    for index in 0..200u64 {
+        let size = 1024 * 1024 + usize::try_from(index * 7919 % (9 * 1024 * 1024)).unwrap();
+        tasks.push(tokio::spawn(async move {
+            let payload = random_bytes(size, index + 1);
+            let expected = Sha256::digest(&payload);
+            let received =
+                tokio::time::timeout(Duration::from_secs(240), round_trip(port, payload)).await;
+            let received = received
+                .map_err(|_| format!("stream {index} hung"))?
+                .map_err(|e| format!("stream {index}: {e}"))?;
+            if received.len() != size || Sha256::digest(&received) != expected {
+                return Err(format!(
+                    "stream {index}: {} of {size} bytes, checksum differs",
+                    received.len()
+                ));
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    let mut failures = Vec::new();
+    for task in tasks {
+        if let Err(error) = task.await.unwrap() {
+            failures.push(error);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} streams failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    access.kill().await;
+    connector.stop().await;
+}
+
+#[tokio::test]
+async fn refusals_forward_nothing_and_are_audited() {
+    let (server, admin, token) = provisioned().await;
+    let origin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = origin_listener.local_addr().unwrap().port();
+    let outside = echo_origin().await;
+    create_app(
+        &admin,
+        "db",
+        AppKind::Tcp,
+        &format!("tcp://127.0.0.1:{origin}"),
+    )
+    .await;
+    create_app(
+        &admin,
+        "outside",
+        AppKind::Tcp,
+        &format!("tcp://127.0.0.1:{outside}"),
+    )
+    .await;
+    let granted = service_token(&admin, "granted", &["db", "outside"]).await;
+    let other_app = service_token(&admin, "other", &["outside"]).await;
+    let revoked = service_token(&admin, "revoked", &["db"]).await;
+    admin
+        .delete(&format!("/api/admin/service-tokens/{}", revoked.token.id))
+        .await
+        .unwrap();
+    // The connector may dial only the `db` origin.
+    let connector = postern::connector(&server, &token, &format!("127.0.0.1:{origin}"), 1).unwrap();
+    wait_attached(&admin, 1).await;
+
+    let access_cases: Vec<(&str, &ServiceTokenCreated, &str, &str)> = vec![
+        (
+            "wrong app for the token",
+            &other_app,
+            "db",
+            "not granted app db",
+        ),
+        ("revoked token", &revoked, "db", "revoked"),
+        (
+            "destination outside the connector's allow-list",
+            &granted,
+            "outside",
+            "allow-list",
+        ),
+    ];
+    for (name, token, app, words) in access_cases {
+        let proxy =
+            postern::ssh_proxy_command(&server, app, &token.token.id, &token.secret).unwrap();
+        let output = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&proxy)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success(), "{name}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(words), "{name}: {stderr}");
+    }
+    // Nothing reached the origin.
+    let accepted = tokio::time::timeout(Duration::from_millis(200), origin_listener.accept()).await;
+    assert!(accepted.is_err(), "a refused stream reached the origin");
+
+    // A revoked connector is cut off and cannot come back.
+    assert_eq!(
+        admin
+            .delete("/api/admin/connectors/office")
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    wait_attached(&admin, 0).await;
+    let status = tokio::time::timeout(Duration::from_secs(20), connector.child_wait())
+        .await
+        .expect("connector did not exit after revocation");
+    assert!(!status.success());
+    let proxy =
+        postern::ssh_proxy_command(&server, "db", &granted.token.id, &granted.secret).unwrap();
+    let output = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&proxy)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("offline"));
+
+    let audit: Vec<AuditEvent> = admin
+        .get("/api/admin/audit?limit=100")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for reason in [
+        "not granted app db",
+        "revoked",
+        "allow-list",
+        "connector token revoked",
+        "offline",
+    ] {
+        assert!(
+            audit.iter().any(|e| e.reason.contains(reason)),
+            "no audit row about {reason:?}: {audit:#?}"
+        );
+    }
+}
+
+trait ChildWait {
+    async fn child_wait(self) -> std::process::ExitStatus;
+}
+
+impl ChildWait for Postern {
+    async fn child_wait(mut self) -> std::process::ExitStatus {
+        self.child.wait().await.unwrap()
+    }
+}
