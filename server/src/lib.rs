@@ -185,7 +185,10 @@ impl Server {
             }
         });
         tracing::info!(addr = %self.report.local_addr, url = self.report.public_origin, "listening");
+        let registry = Arc::clone(&self.state.registry);
         serve::serve(self.listener, self.tls, http::router(self.state), shutdown).await;
+        // Streams had their drain time; now let connectors go find a live server.
+        registry.disconnect_all();
         purger.abort();
         sweeper.abort();
         Ok(())

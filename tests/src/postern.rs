@@ -68,7 +68,21 @@ pub async fn access_tcp(
     token_id: &str,
     token_secret: &str,
 ) -> anyhow::Result<(Postern, u16)> {
-    let mut child = Command::new(workspace_binary("postern")?)
+    let mut command = Command::new(workspace_binary("postern")?);
+    command
+        .env("POSTERN_SERVICE_TOKEN_ID", token_id)
+        .env("POSTERN_SERVICE_TOKEN_SECRET", token_secret);
+    access_tcp_with(server, app, command).await
+}
+
+/// `postern access tcp` for `app` with whatever environment `command` carries (for example a
+/// config directory and a `BROWSER` for sign-in).
+pub async fn access_tcp_with(
+    server: &TestServer,
+    app: &str,
+    mut command: Command,
+) -> anyhow::Result<(Postern, u16)> {
+    let mut child = command
         .args([
             "access",
             "tcp",
@@ -81,8 +95,6 @@ pub async fn access_tcp(
         ])
         .arg("--ca")
         .arg(&server.report.cert_path)
-        .env("POSTERN_SERVICE_TOKEN_ID", token_id)
-        .env("POSTERN_SERVICE_TOKEN_SECRET", token_secret)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

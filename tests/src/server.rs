@@ -29,6 +29,12 @@ impl Reserved {
         Ok(Reserved { listener, port })
     }
 
+    /// Binds 127.0.0.1:`port` again, to restart a server where its clients expect it.
+    pub fn bind_port(port: u16) -> anyhow::Result<Reserved> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).context("bind")?;
+        Ok(Reserved { listener, port })
+    }
+
     /// The origin the server will have: `https://localhost:{port}`.
     pub fn origin(&self) -> String {
         format!("https://localhost:{}", self.port)

@@ -143,6 +143,19 @@ impl Registry {
         }
     }
 
+    /// Closes every Connection of every Connector (the server is shutting down), so replicas
+    /// reconnect to a live server at once instead of waiting for pings to time out.
+    pub fn disconnect_all(&self) {
+        let connectors = std::mem::take(&mut *self.lock());
+        for connection in connectors
+            .values()
+            .flat_map(|e| e.replicas.values())
+            .flat_map(|r| &r.connections)
+        {
+            connection.task.abort();
+        }
+    }
+
     /// Closes every Connection of a Connector (revoked or rotated).
     pub fn disconnect(&self, connector_id: &str) {
         if let Some(entry) = self.lock().remove(connector_id) {

@@ -403,3 +403,251 @@ impl ChildWait for Postern {
         self.child.wait().await.unwrap()
     }
 }
+
+#[tokio::test]
+async fn streams_fail_over_between_replicas_and_survive_a_server_restart() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let on_data_dir =
+        |config: &mut server::config::Config| config.data_dir = data_dir.path().to_owned();
+    let reserved = tests::server::Reserved::bind().unwrap();
+    let port = reserved.port;
+    let server = TestServer::start_with(reserved, on_data_dir).await.unwrap();
+    let admin = server.first_admin("root", PASSWORD).await.unwrap();
+    let created: ConnectorToken = admin
+        .post_json(
+            "/api/admin/connectors",
+            &CreateConnectorRequest {
+                name: "office".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let origin = echo_origin().await;
+    create_app(
+        &admin,
+        "echo",
+        AppKind::Tcp,
+        &format!("tcp://127.0.0.1:{origin}"),
+    )
+    .await;
+    let service = service_token(&admin, "ha", &["echo"]).await;
+    let allow = format!("127.0.0.1:{origin}");
+    let first = postern::connector(&server, &created.token, &allow, 2).unwrap();
+    let second = postern::connector(&server, &created.token, &allow, 2).unwrap();
+    wait_attached(&admin, 4).await;
+    let (access, local) = postern::access_tcp(&server, "echo", &service.token.id, &service.secret)
+        .await
+        .unwrap();
+    for index in 0..8u64 {
+        let payload = random_bytes(4096, index + 1);
+        assert_eq!(round_trip(local, payload.clone()).await.unwrap(), payload);
+    }
+
+    // A replica dies without a goodbye: new Streams keep succeeding on the other one.
+    first.kill().await;
+    for index in 0..30u64 {
+        let payload = random_bytes(64 * 1024, index + 100);
+        let echoed = round_trip(local, payload.clone()).await.unwrap();
+        assert_eq!(echoed, payload, "stream {index} after the kill");
+    }
+    wait_attached(&admin, 2).await;
+
+    // The server restarts on the same address: the surviving replica is back within 2 s and
+    // the running `postern access` reconnects by itself.
+    server.stop().await.unwrap();
+    let server = TestServer::start_with(
+        tests::server::Reserved::bind_port(port).unwrap(),
+        on_data_dir,
+    )
+    .await
+    .unwrap();
+    let restarted = std::time::Instant::now();
+    let admin = server.client().unwrap();
+    assert_eq!(
+        admin
+            .sign_in_local("root", PASSWORD)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    wait_attached(&admin, 2).await;
+    let back_after = restarted.elapsed();
+    assert!(
+        back_after < Duration::from_secs(2),
+        "connector took {back_after:?} to come back"
+    );
+    let payload = random_bytes(256 * 1024, 999);
+    assert_eq!(round_trip(local, payload.clone()).await.unwrap(), payload);
+    access.kill().await;
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn login_through_the_browser_then_access_holds_the_first_connection_while_signing_in() {
+    let (server, admin, token) = provisioned().await;
+    let origin = echo_origin().await;
+    let request = AppRequest {
+        name: "echo".into(),
+        kind: AppKind::Tcp,
+        connector: "office".into(),
+        service_url: format!("tcp://127.0.0.1:{origin}"),
+        session_duration_seconds: None,
+        allow: AllowList {
+            email_domains: vec!["example.test".into()],
+            ..AllowList::default()
+        },
+    };
+    assert_eq!(
+        admin
+            .post_json("/api/admin/apps", &request)
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let user = protocol::api::CreateLocalUserRequest {
+        username: "ada".into(),
+        name: "Ada".into(),
+        email: Some("ada@example.test".into()),
+        password: PASSWORD.into(),
+        role: protocol::api::Role::User,
+    };
+    assert_eq!(
+        admin
+            .post_json("/api/admin/users", &user)
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let browser = server.client().unwrap();
+    assert_eq!(
+        browser
+            .sign_in_local("ada", PASSWORD)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let connector = postern::connector(&server, &token, &format!("127.0.0.1:{origin}"), 1).unwrap();
+    wait_attached(&admin, 1).await;
+
+    // The "browser" the CLI opens is a script that records the link; the test then does what a
+    // person does: approve while signed in, and let the browser follow the redirect.
+    let home = tempfile::tempdir().unwrap();
+    let link_file = home.path().join("link");
+    let browser_script = home.path().join("browser.sh");
+    std::fs::write(
+        &browser_script,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", link_file.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &browser_script,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config_dir = home.path().join("config");
+    let approve = || async {
+        let link = wait_for(
+            "the CLI to open the browser",
+            Duration::from_secs(20),
+            || async {
+                std::fs::read_to_string(&link_file)
+                    .ok()
+                    .filter(|link| !link.is_empty())
+            },
+        )
+        .await
+        .unwrap();
+        std::fs::remove_file(&link_file).unwrap();
+        let link = url::Url::parse(&link).unwrap();
+        assert_eq!(link.path(), protocol::routes::CLI_AUTHORIZE);
+        let query: std::collections::HashMap<String, String> =
+            link.query_pairs().into_owned().collect();
+        let approval: protocol::api::CliApproval = browser
+            .post_json(
+                "/api/cli/approve",
+                &protocol::api::CliApproveRequest {
+                    challenge: query["challenge"].clone(),
+                    state: query["state"].clone(),
+                    callback: Some(query["callback"].clone()),
+                    hostname: query.get("hostname").cloned(),
+                },
+            )
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let landed = reqwest::get(approval.redirect.unwrap()).await.unwrap();
+        assert_eq!(landed.status(), 200);
+        assert!(landed.text().await.unwrap().contains("Signed in"));
+    };
+
+    // `postern login`.
+    let cli = tests::process::workspace_binary("postern").unwrap();
+    let login = tokio::process::Command::new(&cli)
+        .args(["login", "--server", &server.origin, "--ca"])
+        .arg(&server.report.cert_path)
+        .env("BROWSER", &browser_script)
+        .env("POSTERN_CONFIG_DIR", &config_dir)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let (output, ()) = tokio::join!(login, approve());
+    let output = output.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let credentials = config_dir.join("credentials.json");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&credentials).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let cached: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&credentials).unwrap()).unwrap();
+    assert_eq!(cached[&server.origin]["username"], "ada");
+
+    // With the cached token, access works with no browser.
+    let mut command = tokio::process::Command::new(&cli);
+    command
+        .env("POSTERN_CONFIG_DIR", &config_dir)
+        .env("BROWSER", "/bin/false");
+    let (access, local) = postern::access_tcp_with(&server, "echo", command)
+        .await
+        .unwrap();
+    assert_eq!(
+        round_trip(local, b"cached".to_vec()).await.unwrap(),
+        b"cached"
+    );
+    access.kill().await;
+
+    // `postern logout` revokes the token on the server; the next `access` holds its first
+    // connection open while the person signs in again, then carries it.
+    let output = tokio::process::Command::new(&cli)
+        .args(["logout", "--server", &server.origin, "--ca"])
+        .arg(&server.report.cert_path)
+        .env("POSTERN_CONFIG_DIR", &config_dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    let mut command = tokio::process::Command::new(&cli);
+    command
+        .env("POSTERN_CONFIG_DIR", &config_dir)
+        .env("BROWSER", &browser_script);
+    let (access, local) = postern::access_tcp_with(&server, "echo", command)
+        .await
+        .unwrap();
+    let payload = random_bytes(100_000, 5);
+    let (echoed, ()) = tokio::join!(round_trip(local, payload.clone()), approve());
+    assert_eq!(echoed.unwrap(), payload);
+    access.kill().await;
+    connector.stop().await;
+}
