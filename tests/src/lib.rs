@@ -11,6 +11,7 @@ pub mod browser;
 pub mod idp;
 pub mod postern;
 pub mod process;
+pub mod rdp;
 pub mod server;
 pub mod sshd;
 

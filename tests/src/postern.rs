@@ -80,19 +80,21 @@ pub async fn access_tcp(
 pub async fn access_tcp_with(
     server: &TestServer,
     app: &str,
+    command: Command,
+) -> anyhow::Result<(Postern, u16)> {
+    access_with(server, "tcp", app, command).await
+}
+
+/// `postern access rdp|tcp` for `app` on a free local port with `command`'s environment.
+pub async fn access_with(
+    server: &TestServer,
+    kind: &str,
+    app: &str,
     mut command: Command,
 ) -> anyhow::Result<(Postern, u16)> {
     let mut child = command
-        .args([
-            "access",
-            "tcp",
-            "--server",
-            &server.origin,
-            "--app",
-            app,
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["access", kind, "--server", &server.origin, "--app", app])
+        .args(["--listen", "127.0.0.1:0"])
         .arg("--ca")
         .arg(&server.report.cert_path)
         .stdin(Stdio::null())

@@ -12,13 +12,21 @@ use crate::tasks::{cmd, project_root, step};
 const TRUNK_VERSION: &str = "0.21.14";
 
 /// Debian packages the tests drive: the browser and its WebDriver, OpenSSH (client and
-/// server) and openssl for test keys.
+/// server), openssl for test keys, and the RDP peers.
 const TEST_PACKAGES: &[&str] = &[
     "chromium",
     "chromium-driver",
     "openssl",
     "openssh-server",
     "openssh-client",
+    // RDP: xrdp (TLS) with its Xorg backend, the FreeRDP shadow server (NLA), the xfreerdp
+    // client, and a virtual display for them.
+    "xrdp",
+    "xorgxrdp",
+    "freerdp2-x11",
+    "freerdp2-shadow-x11",
+    "xvfb",
+    "xauth",
 ];
 
 /// Why tools are installed: running the server needs fewer than the test suite.

@@ -5,9 +5,12 @@
 //! - `cargo xtask ci`: install everything the tests use, then fmt, clippy (native and wasm),
 //!   the web build, and every unit and integration test with their real peers.
 //! - `cargo xtask install`: only the installation step.
+//! - `cargo xtask bench tunnel [--quick]`: the tunnel benchmark (direct, `ssh -L`, postern),
+//!   printed and written to `target/bench/tunnel.md`. Not part of `ci`.
 //!
 //! Every install is guarded by a version check, so a machine that has the tool skips it.
 
+mod bench;
 mod install;
 mod tasks;
 
@@ -19,13 +22,15 @@ fn main() -> ExitCode {
         Some("run") => tasks::run(&args[1..]),
         Some("ci") => tasks::ci(),
         Some("install") => install::all(install::Purpose::Ci),
+        Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
                  run [--release] [-- SERVER ARGS]   build everything and start postern-server\n  \
                  ci                                 install test peers, then fmt, clippy, web build, all tests\n  \
-                 install                            install the tools and peers only"
+                 install                            install the tools and peers only\n  \
+                 bench tunnel [--quick]             benchmark direct, ssh -L and postern; writes target/bench/tunnel.md"
             );
             return ExitCode::from(2);
         }

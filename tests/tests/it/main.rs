@@ -10,4 +10,5 @@ mod cli_login;
 mod local;
 mod oidc;
 mod provision;
+mod rdp;
 mod tunnel;

@@ -1,0 +1,145 @@
+//! Native RDP through Postern: `xfreerdp` → `postern access rdp` → server → connector → the
+//! FreeRDP shadow server (NLA) and xrdp (TLS).
+
+use std::time::Duration;
+
+use protocol::api::{
+    AllowList, AppKind, AppRequest, ConnectorSummary, ConnectorToken, CreateConnectorRequest,
+    CreateServiceTokenRequest, ServiceTokenCreated,
+};
+use tests::postern;
+use tests::process::wait_for;
+use tests::rdp::{RDP_PASSWORD, Shadow, Xrdp, ensure_user, xfreerdp};
+use tests::server::TestServer;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+#[tokio::test]
+async fn xfreerdp_reaches_the_shadow_server_with_nla_and_xrdp_with_tls() {
+    ensure_user().unwrap();
+    let server = TestServer::start().await.unwrap();
+    let admin = server.first_admin("root", PASSWORD).await.unwrap();
+    let created: ConnectorToken = admin
+        .post_json(
+            "/api/admin/connectors",
+            &CreateConnectorRequest {
+                name: "office".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shadow = Shadow::start_nla().await.unwrap();
+    let xrdp = Xrdp::start().await.unwrap();
+    for (name, port) in [("desktop", shadow.port), ("xrdp", xrdp.port)] {
+        let request = AppRequest {
+            name: name.into(),
+            kind: AppKind::Rdp,
+            connector: "office".into(),
+            service_url: format!("rdp://127.0.0.1:{port}"),
+            session_duration_seconds: None,
+            allow: AllowList::default(),
+        };
+        assert_eq!(
+            admin
+                .post_json("/api/admin/apps", &request)
+                .await
+                .unwrap()
+                .status(),
+            201
+        );
+    }
+    let token: ServiceTokenCreated = admin
+        .post_json(
+            "/api/admin/service-tokens",
+            &CreateServiceTokenRequest {
+                name: "rdp".into(),
+                apps: vec!["desktop".into(), "xrdp".into()],
+                expires_in_seconds: None,
+            },
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let connector = postern::connector(
+        &server,
+        &created.token,
+        &format!("127.0.0.1:{},127.0.0.1:{}", shadow.port, xrdp.port),
+        2,
+    )
+    .unwrap();
+    wait_for("the connector", Duration::from_secs(20), || async {
+        let connectors: Vec<ConnectorSummary> = admin
+            .get("/api/admin/connectors")
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (connectors
+            .iter()
+            .flat_map(|c| &c.replicas)
+            .map(|r| r.connections)
+            .sum::<u32>()
+            == 2)
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    let access = |app: &'static str| {
+        let mut command =
+            tokio::process::Command::new(tests::process::workspace_binary("postern").unwrap());
+        command
+            .env("POSTERN_SERVICE_TOKEN_ID", &token.token.id)
+            .env("POSTERN_SERVICE_TOKEN_SECRET", &token.secret);
+        postern::access_with(&server, "rdp", app, command)
+    };
+
+    // Shadow server, NLA: CredSSP runs end to end through the tunnel.
+    let (desktop, port) = access("desktop").await.unwrap();
+    let mut wrong = xfreerdp(port, "not-the-password", "nla").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), wrong.wait())
+        .await
+        .expect("xfreerdp hung on a wrong password")
+        .unwrap();
+    assert!(!status.success(), "a wrong password was accepted");
+    let mut session = xfreerdp(port, RDP_PASSWORD, "nla").unwrap();
+    // A refused or broken session ends by itself within seconds; this one must stay up.
+    let ended = tokio::time::timeout(Duration::from_secs(8), session.wait()).await;
+    assert!(ended.is_err(), "the NLA session ended early: {ended:?}");
+    session.kill().await;
+    desktop.kill().await;
+
+    // xrdp, TLS: xrdp checks the password itself, after TLS, and says so in its log.
+    let (xrdp_access, port) = access("xrdp").await.unwrap();
+    let mut wrong = xfreerdp(port, "not-the-password", "tls").unwrap();
+    wait_for(
+        "xrdp to refuse the password",
+        Duration::from_secs(30),
+        || async { xrdp.log_text().contains("login failed").then_some(()) },
+    )
+    .await
+    .unwrap();
+    wrong.kill().await;
+    assert!(!xrdp.log_text().contains("login successful"));
+    let mut session = xfreerdp(port, RDP_PASSWORD, "tls").unwrap();
+    wait_for(
+        "xrdp to accept the password",
+        Duration::from_secs(30),
+        || async { xrdp.log_text().contains("login successful").then_some(()) },
+    )
+    .await
+    .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), session.wait()).await;
+    assert!(ended.is_err(), "the xrdp session ended early: {ended:?}");
+    session.kill().await;
+    xrdp_access.kill().await;
+
+    connector.stop().await;
+    xrdp.stop().await;
+    shadow.stop().await;
+}
