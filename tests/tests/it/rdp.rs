@@ -116,7 +116,7 @@ async fn xfreerdp_reaches_the_shadow_server_with_nla_and_xrdp_with_tls() {
 
     // xrdp, TLS: xrdp checks the password itself, after TLS, and says so in its log.
     let (xrdp_access, port) = access("xrdp").await.unwrap();
-    let mut wrong = xfreerdp(port, "not-the-password", "tls").unwrap();
+    let wrong = xfreerdp(port, "not-the-password", "tls").unwrap();
     wait_for(
         "xrdp to refuse the password",
         Duration::from_secs(30),
