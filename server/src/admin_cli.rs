@@ -1,14 +1,18 @@
-//! `postern-server admin …`: provisioning from scripts, against the data directory, with the
-//! same rules as the admin API (`server::provision`). Output is for people by default and JSON
-//! with `--json`. Safe while the server runs: SQLite in WAL mode takes concurrent writers, and
-//! the running server notices revoked or rotated Connectors within seconds.
+//! `postern-server admin …`: provisioning from scripts, either against the data directory (the
+//! same rules as the admin API, `server::provision`; safe while the server runs: SQLite in WAL
+//! mode takes concurrent writers, and the running server notices revoked or rotated Connectors
+//! within seconds) or against a running server's admin API (`--server` with an admin's token).
+//! Output is for people by default and JSON with `--json`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use protocol::api::{AllowList, AppKind, AppRequest, CreateServiceTokenRequest};
+use protocol::api::{
+    AllowList, AppKind, AppRequest, AppSummary, AuditEvent, ConnectorSummary, ConnectorToken,
+    CreateServiceTokenRequest, ServiceTokenCreated, ServiceTokenSummary,
+};
 use serde::Serialize;
 use server::provision;
 use server::store::Store;
@@ -25,6 +29,15 @@ pub struct AdminArgs {
         value_name = "DIR"
     )]
     data_dir: PathBuf,
+    /// Talk to this running server's admin API instead of the data directory.
+    #[arg(long, value_name = "URL", requires = "token")]
+    server: Option<url::Url>,
+    /// An admin's Session token for `--server` (for example from `postern login`).
+    #[arg(long, env = "POSTERN_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// PEM file of a CA (or the server's self-signed certificate) to trust with `--server`.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -157,24 +170,119 @@ fn emit<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> a
     Ok(())
 }
 
+/// Where the commands go.
+enum Target {
+    Local(SqliteStore),
+    Remote {
+        http: reqwest::Client,
+        base: url::Url,
+        token: String,
+    },
+}
+
+impl Target {
+    async fn open(args: &AdminArgs) -> anyhow::Result<Target> {
+        if let Some(base) = &args.server {
+            let token = args
+                .token
+                .clone()
+                .context("--server needs --token or POSTERN_ADMIN_TOKEN")?;
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            if let Some(ca) = &args.ca {
+                use rustls_pki_types::CertificateDer;
+                use rustls_pki_types::pem::PemObject;
+                for cert in CertificateDer::pem_file_iter(ca)
+                    .with_context(|| format!("cannot read --ca {}", ca.display()))?
+                {
+                    roots.add(cert?)?;
+                }
+            }
+            let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let http = reqwest::Client::builder()
+                .use_preconfigured_tls(tls)
+                .timeout(Duration::from_secs(30))
+                .build()?;
+            return Ok(Target::Remote {
+                http,
+                base: base.clone(),
+                token,
+            });
+        }
+        anyhow::ensure!(
+            args.data_dir
+                .join(server::store::sqlite::DATABASE_FILE)
+                .exists(),
+            "no Postern database in {}: pass --data-dir (or POSTERN_DATA_DIR) of a server that has run, or --server",
+            args.data_dir.display()
+        );
+        let store = SqliteStore::open(&args.data_dir)
+            .await
+            .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
+        Ok(Target::Local(store))
+    }
+
+    /// Calls the admin API; errors carry the server's message.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<T> {
+        let Target::Remote { http, base, token } = self else {
+            anyhow::bail!("not connected to a server")
+        };
+        let mut request = http.request(method, base.join(path)?).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.context("cannot reach the server")?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<protocol::api::ErrorBody>(&bytes)
+                .map(|body| body.error.message)
+                .unwrap_or_else(|_| format!("the server answered {status}"));
+            anyhow::bail!("{message}");
+        }
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
 /// Runs an admin command.
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.data_dir
-            .join(server::store::sqlite::DATABASE_FILE)
-            .exists(),
-        "no Postern database in {}: pass --data-dir (or POSTERN_DATA_DIR) of a server that has run",
-        args.data_dir.display()
-    );
-    let store = SqliteStore::open(&args.data_dir)
-        .await
-        .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
-    let store: &dyn Store = &store;
+    use reqwest::Method;
+    let target = Target::open(&args).await?;
     let json = args.json;
     let now = now();
+    let local = match &target {
+        Target::Local(store) => Some(store as &dyn Store),
+        Target::Remote { .. } => None,
+    };
     match args.command {
         AdminCommand::Connector(ConnectorCommand::Create { name }) => {
-            let created = provision::create_connector(store, ACTOR, &name, now).await?;
+            let created: ConnectorToken = match local {
+                Some(store) => provision::create_connector(store, ACTOR, &name, now).await?,
+                None => {
+                    target
+                        .call(
+                            Method::POST,
+                            "/api/admin/connectors",
+                            Some(serde_json::json!({"name": name})),
+                        )
+                        .await?
+                }
+            };
             emit(json, &created, || {
                 format!(
                     "Created connector {name}. Its token (shown once):\n\n  {}\n\nRun on the origin host:\n  POSTERN_CONNECTOR_TOKEN=… postern connector run --server https://… --allow HOST:PORT",
@@ -183,7 +291,18 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             })
         }
         AdminCommand::Connector(ConnectorCommand::Rotate { name }) => {
-            let rotated = provision::rotate_connector(store, ACTOR, &name, now).await?;
+            let rotated: ConnectorToken = match local {
+                Some(store) => provision::rotate_connector(store, ACTOR, &name, now).await?,
+                None => {
+                    target
+                        .call(
+                            Method::POST,
+                            &format!("/api/admin/connectors/{name}/rotate"),
+                            Some(serde_json::json!({})),
+                        )
+                        .await?
+                }
+            };
             emit(json, &rotated, || {
                 format!(
                     "New token for connector {name} (shown once):\n\n  {}",
@@ -192,18 +311,35 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             })
         }
         AdminCommand::Connector(ConnectorCommand::Revoke { name }) => {
-            provision::revoke_connector(store, ACTOR, &name, now).await?;
+            match local {
+                Some(store) => drop(provision::revoke_connector(store, ACTOR, &name, now).await?),
+                None => target
+                    .call::<serde_json::Value>(
+                        Method::DELETE,
+                        &format!("/api/admin/connectors/{name}"),
+                        None,
+                    )
+                    .await
+                    .map(drop)?,
+            }
             emit(json, &serde_json::json!({"revoked": name}), || {
                 format!("Revoked connector {name}")
             })
         }
         AdminCommand::Connector(ConnectorCommand::List) => {
-            let connectors: Vec<_> = store
-                .list_connectors()
-                .await?
-                .iter()
-                .map(provision::connector_summary)
-                .collect();
+            let connectors: Vec<ConnectorSummary> = match local {
+                Some(store) => store
+                    .list_connectors()
+                    .await?
+                    .iter()
+                    .map(provision::connector_summary)
+                    .collect(),
+                None => {
+                    target
+                        .call(Method::GET, "/api/admin/connectors", None)
+                        .await?
+                }
+            };
             emit(json, &connectors, || {
                 connectors
                     .iter()
@@ -220,7 +356,19 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             })
         }
         AdminCommand::App(AppCommand::Create(spec)) => {
-            let app = provision::create_app(store, ACTOR, app_request(spec), now).await?;
+            let request = app_request(spec);
+            let app: AppSummary = match local {
+                Some(store) => provision::create_app(store, ACTOR, request, now).await?,
+                None => {
+                    target
+                        .call(
+                            Method::POST,
+                            "/api/admin/apps",
+                            Some(serde_json::to_value(&request)?),
+                        )
+                        .await?
+                }
+            };
             emit(json, &app, || {
                 format!(
                     "Created app {} ({} via connector {})",
@@ -230,22 +378,47 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::App(AppCommand::Update(spec)) => {
             let name = spec.name.clone();
-            let app = provision::update_app(store, ACTOR, &name, app_request(spec), now).await?;
+            let request = app_request(spec);
+            let app: AppSummary = match local {
+                Some(store) => provision::update_app(store, ACTOR, &name, request, now).await?,
+                None => {
+                    target
+                        .call(
+                            Method::PUT,
+                            &format!("/api/admin/apps/{name}"),
+                            Some(serde_json::to_value(&request)?),
+                        )
+                        .await?
+                }
+            };
             emit(json, &app, || format!("Updated app {}", app.name))
         }
         AdminCommand::App(AppCommand::Delete { name }) => {
-            provision::delete_app(store, ACTOR, &name, now).await?;
+            match local {
+                Some(store) => provision::delete_app(store, ACTOR, &name, now).await?,
+                None => target
+                    .call::<serde_json::Value>(
+                        Method::DELETE,
+                        &format!("/api/admin/apps/{name}"),
+                        None,
+                    )
+                    .await
+                    .map(drop)?,
+            }
             emit(json, &serde_json::json!({"deleted": name}), || {
                 format!("Deleted app {name}")
             })
         }
         AdminCommand::App(AppCommand::List) => {
-            let apps: Vec<_> = store
-                .list_apps()
-                .await?
-                .iter()
-                .map(provision::app_summary)
-                .collect();
+            let apps: Vec<AppSummary> = match local {
+                Some(store) => store
+                    .list_apps()
+                    .await?
+                    .iter()
+                    .map(provision::app_summary)
+                    .collect(),
+                None => target.call(Method::GET, "/api/admin/apps", None).await?,
+            };
             emit(json, &apps, || {
                 apps.iter()
                     .map(|a| {
@@ -271,7 +444,18 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 apps,
                 expires_in_seconds: expires_in.map(|d| d.as_secs()),
             };
-            let created = provision::create_service_token(store, ACTOR, request, now).await?;
+            let created: ServiceTokenCreated = match local {
+                Some(store) => provision::create_service_token(store, ACTOR, request, now).await?,
+                None => {
+                    target
+                        .call(
+                            Method::POST,
+                            "/api/admin/service-tokens",
+                            Some(serde_json::to_value(&request)?),
+                        )
+                        .await?
+                }
+            };
             emit(json, &created, || {
                 format!(
                     "Created service token {} for {} (expires {}).\n\n  id:     {}\n  secret: {}\n\nThe secret is shown once.",
@@ -284,18 +468,35 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             })
         }
         AdminCommand::ServiceToken(ServiceTokenCommand::Revoke { id }) => {
-            provision::revoke_service_token(store, ACTOR, &id, now).await?;
+            match local {
+                Some(store) => provision::revoke_service_token(store, ACTOR, &id, now).await?,
+                None => target
+                    .call::<serde_json::Value>(
+                        Method::DELETE,
+                        &format!("/api/admin/service-tokens/{id}"),
+                        None,
+                    )
+                    .await
+                    .map(drop)?,
+            }
             emit(json, &serde_json::json!({"revoked": id}), || {
                 format!("Revoked service token {id}")
             })
         }
         AdminCommand::ServiceToken(ServiceTokenCommand::List) => {
-            let tokens: Vec<_> = store
-                .list_service_tokens()
-                .await?
-                .iter()
-                .map(provision::service_token_summary)
-                .collect();
+            let tokens: Vec<ServiceTokenSummary> = match local {
+                Some(store) => store
+                    .list_service_tokens()
+                    .await?
+                    .iter()
+                    .map(provision::service_token_summary)
+                    .collect(),
+                None => {
+                    target
+                        .call(Method::GET, "/api/admin/service-tokens", None)
+                        .await?
+                }
+            };
             emit(json, &tokens, || {
                 tokens
                     .iter()
@@ -314,12 +515,24 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             })
         }
         AdminCommand::Audit { limit } => {
-            let events: Vec<_> = store
-                .list_audit(limit.clamp(1, 1000), None)
-                .await?
-                .into_iter()
-                .map(provision::audit_event)
-                .collect();
+            let limit = limit.clamp(1, 1000);
+            let events: Vec<AuditEvent> = match local {
+                Some(store) => store
+                    .list_audit(limit, None)
+                    .await?
+                    .into_iter()
+                    .map(provision::audit_event)
+                    .collect(),
+                None => {
+                    target
+                        .call(
+                            Method::GET,
+                            &format!("/api/admin/audit?limit={limit}"),
+                            None,
+                        )
+                        .await?
+                }
+            };
             emit(json, &events, || {
                 events
                     .iter()

@@ -387,6 +387,75 @@ async fn admin_cli_provisions_against_the_data_dir_of_a_running_server() {
                 && e["actor"] == "cli:postern-server-admin")
     );
 
+    // Against the running server's admin API with an admin's token, from anywhere.
+    let response = admin.sign_in_local("root", PASSWORD).await.unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let admin_token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let remote = |token: &str, args: &[&str]| {
+        let mut command = tokio::process::Command::new(server_binary());
+        command
+            .args(["admin", "--server", &server.origin, "--ca"])
+            .arg(&server.report.cert_path)
+            .args(["--token", token, "--json"])
+            .args(args);
+        command.output()
+    };
+    let output = remote(&admin_token, &["connector", "create", "branch"])
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(created["connector"]["name"], "branch");
+    let output = remote(&admin_token, &["app", "list"]).await.unwrap();
+    let apps: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(apps[0]["name"], "db");
+    admin
+        .post_json(
+            "/api/admin/users",
+            &protocol::api::CreateLocalUserRequest {
+                username: "bob".into(),
+                name: "Bob".into(),
+                email: None,
+                password: PASSWORD.into(),
+                role: protocol::api::Role::User,
+            },
+        )
+        .await
+        .unwrap();
+    let bob = server.client().unwrap();
+    let response = bob.sign_in_local("bob", PASSWORD).await.unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let bob_token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let output = remote(&bob_token, &["connector", "create", "sneaky"])
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("admin role"));
+
     let missing = tempfile::tempdir().unwrap();
     let (ok, _, stderr) = admin_cli(missing.path(), &["app", "list"]).await;
     assert!(!ok && stderr.contains("no Postern database"), "{stderr}");
