@@ -696,3 +696,134 @@ async fn gateway_refuses_missing_bad_and_unauthorized_credentials_and_audits_the
                 && e.actor == format!("service-token:{}", token.token.id))
     );
 }
+
+#[tokio::test]
+async fn connector_attach_refusals_say_why_and_are_audited() {
+    let server = TestServer::start().await.unwrap();
+    let admin = server.first_admin("root", PASSWORD).await.unwrap();
+    let created: ConnectorToken = admin
+        .post_json(
+            "/api/admin/connectors",
+            &CreateConnectorRequest {
+                name: "office".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut tls = tests::server::trusting(&server.report.cert_path).unwrap();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let http1 = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .http1_only()
+        .build()
+        .unwrap();
+    let attach = |token: &str, version: &str, replica: &str| {
+        http1
+            .get(format!(
+                "{}{}",
+                server.origin,
+                protocol::tunnel::TUNNEL_PATH
+            ))
+            .header("connection", "upgrade")
+            .header("upgrade", protocol::tunnel::UPGRADE_PROTOCOL)
+            .header("authorization", format!("Bearer {token}"))
+            .header(protocol::tunnel::HEADER_VERSION, version)
+            .header(protocol::tunnel::HEADER_REPLICA, replica)
+            .send()
+    };
+    let replica = "0123456789abcdef";
+    let cases = [
+        (
+            "newer connector",
+            created.token.clone(),
+            "99",
+            replica,
+            426,
+            "upgrade the server",
+        ),
+        (
+            "older connector",
+            created.token.clone(),
+            "0",
+            replica,
+            426,
+            "upgrade the connector",
+        ),
+        (
+            "garbage version",
+            created.token.clone(),
+            "one",
+            replica,
+            400,
+            "postern-protocol-version",
+        ),
+        (
+            "unknown token",
+            "A".repeat(43),
+            "1",
+            replica,
+            401,
+            "not valid",
+        ),
+        (
+            "malformed token",
+            "short".to_owned(),
+            "1",
+            replica,
+            401,
+            "missing or malformed",
+        ),
+        (
+            "bad replica id",
+            created.token.clone(),
+            "1",
+            "x",
+            400,
+            "postern-replica",
+        ),
+    ];
+    for (name, token, version, replica, status, words) in cases {
+        let response = attach(&token, version, replica).await.unwrap();
+        assert_eq!(response.status(), status, "{name}");
+        let body: protocol::api::ErrorBody = response.json().await.unwrap();
+        assert!(
+            body.error.message.contains(words),
+            "{name}: {}",
+            body.error.message
+        );
+    }
+    // A rotated token stops working; the new one attaches.
+    let rotated: ConnectorToken = admin
+        .post_json(
+            "/api/admin/connectors/office/rotate",
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        attach(&created.token, "1", replica).await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        attach(&rotated.token, "1", replica).await.unwrap().status(),
+        101
+    );
+    let audit: Vec<AuditEvent> = admin
+        .get("/api/admin/audit?limit=50")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refusals = audit
+        .iter()
+        .filter(|e| e.action == "connector.attach")
+        .count();
+    assert!(refusals >= 3, "attach refusals are audited: {audit:#?}");
+}
