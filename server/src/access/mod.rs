@@ -72,7 +72,7 @@ pub async fn authorize(
         .await?;
         return Err(Denied::UnknownApp(app_name.to_owned()));
     };
-    let mut verdict = policy::decide(&identity, &app);
+    let mut verdict = policy::decide(&identity, &app, now);
     // A stored service URL was validated on write; if it no longer parses, refuse rather than
     // guess where to dial.
     let destination = match policy::parse_service_url(app.kind, &app.service_url) {

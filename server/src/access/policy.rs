@@ -3,7 +3,7 @@
 use protocol::api::{AllowList, AppKind, Decision};
 use protocol::tunnel::Destination;
 
-use crate::store::App;
+use crate::store::{App, UnixTime};
 
 /// Who is asking for a Stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub enum Identity {
         email: Option<String>,
         /// Groups from the identity provider.
         groups: Vec<String>,
+        /// When the Session proving this identity was created (the sign-in).
+        signed_in_at: UnixTime,
     },
     /// Automation with a Service token.
     ServiceToken {
@@ -61,8 +63,9 @@ fn deny(reason: String) -> Verdict {
     }
 }
 
-/// Decides whether `identity` may reach `app`. Deny unless a rule matches.
-pub fn decide(identity: &Identity, app: &App) -> Verdict {
+/// Decides whether `identity` may reach `app` at `now`. Deny unless a rule matches; a person
+/// must also have signed in within the App's session duration.
+pub fn decide(identity: &Identity, app: &App, now: UnixTime) -> Verdict {
     match identity {
         Identity::ServiceToken { name, apps, .. } => {
             if apps.contains(&app.name) {
@@ -78,7 +81,20 @@ pub fn decide(identity: &Identity, app: &App) -> Verdict {
             username,
             email,
             groups,
-        } => decide_user(&app.allow, &app.name, username, email.as_deref(), groups),
+            signed_in_at,
+        } => {
+            let verdict = decide_user(&app.allow, &app.name, username, email.as_deref(), groups);
+            let age = now.saturating_sub(*signed_in_at);
+            if verdict.decision == Decision::Allow && age >= app.session_duration_seconds {
+                return deny(format!(
+                    "app {} needs a sign-in from the last {}; this one is {} old: sign in again",
+                    app.name,
+                    duration_words(app.session_duration_seconds),
+                    duration_words(age)
+                ));
+            }
+            verdict
+        }
     }
 }
 
@@ -112,6 +128,21 @@ fn decide_user(
     }
     let who = email.unwrap_or(username);
     deny(format!("{who} matches no allow rule of app {app}"))
+}
+
+/// `90` → `1m 30s`, `28800` → `8h`: durations for people.
+pub fn duration_words(seconds: i64) -> String {
+    let (hours, minutes, rest) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    let parts: Vec<String> = [(hours, "h"), (minutes, "m"), (rest, "s")]
+        .iter()
+        .filter(|(value, _)| *value > 0)
+        .map(|(value, unit)| format!("{value}{unit}"))
+        .collect();
+    if parts.is_empty() {
+        "0s".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// Checks a service URL against its App kind and returns where the Connector must dial.
@@ -169,6 +200,7 @@ mod tests {
             username: "ada".into(),
             email: email.map(str::to_owned),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            signed_in_at: 1_000,
         }
     }
 
@@ -230,7 +262,7 @@ mod tests {
             ),
         ];
         for (identity, expected, words) in cases {
-            let verdict = decide(&identity, &app(rules.clone()));
+            let verdict = decide(&identity, &app(rules.clone()), 2_000);
             assert_eq!(verdict.decision, expected, "{identity:?}");
             assert!(
                 verdict.reason.contains(words),
@@ -239,8 +271,44 @@ mod tests {
             );
         }
         // An empty allow list denies everyone.
-        let verdict = decide(&user(Some("a@b.c"), &["x"]), &app(AllowList::default()));
+        let verdict = decide(
+            &user(Some("a@b.c"), &["x"]),
+            &app(AllowList::default()),
+            2_000,
+        );
         assert_eq!(verdict.decision, Decision::Deny);
+    }
+
+    #[test]
+    fn a_sign_in_older_than_the_app_allows_is_refused() {
+        let rules = AllowList {
+            groups: vec!["dba".into()],
+            ..AllowList::default()
+        };
+        let app = app(rules);
+        let identity = user(None, &["dba"]);
+        assert_eq!(
+            decide(&identity, &app, 1_000 + 3599).decision,
+            Decision::Allow
+        );
+        let verdict = decide(&identity, &app, 1_000 + 3600);
+        assert_eq!(verdict.decision, Decision::Deny);
+        assert!(
+            verdict
+                .reason
+                .contains("last 1h; this one is 1h old: sign in again"),
+            "{}",
+            verdict.reason
+        );
+        // Service tokens have their own expiry instead.
+        let token = Identity::ServiceToken {
+            id: "t".into(),
+            name: "ci".into(),
+            apps: vec!["db".into()],
+        };
+        assert_eq!(decide(&token, &app, i64::MAX).decision, Decision::Allow);
+        assert_eq!(duration_words(5430), "1h 30m 30s");
+        assert_eq!(duration_words(0), "0s");
     }
 
     #[test]

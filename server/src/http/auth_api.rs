@@ -261,7 +261,11 @@ pub async fn my_apps(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<protocol::api::UserApp>>, ApiError> {
     let user = &authenticated.session.user;
+    // Listed by the allow rules alone: an App whose session duration this sign-in outlived is
+    // still the user's to reach after signing in again.
+    let now = now();
     let identity = crate::access::Identity::User {
+        signed_in_at: now,
         username: user.username.clone(),
         email: user.email.clone(),
         groups: user.groups.clone(),
@@ -270,7 +274,8 @@ pub async fn my_apps(
     let visible = apps
         .into_iter()
         .filter(|app| {
-            crate::access::policy::decide(&identity, app).decision == protocol::api::Decision::Allow
+            crate::access::policy::decide(&identity, app, now).decision
+                == protocol::api::Decision::Allow
         })
         .map(|app| protocol::api::UserApp {
             name: app.name,
