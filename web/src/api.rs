@@ -9,7 +9,8 @@ use protocol::api::{
     AppRequest, AppSummary, AuditEvent, CliApproval, CliApproveRequest, ConnectorSummary,
     ConnectorToken, CreateConnectorRequest, CreateLocalUserRequest, CreateServiceTokenRequest,
     ErrorBody, LocalSignInRequest, Me, Overview, ProviderSummary, ServiceTokenCreated,
-    ServiceTokenSummary, SessionSummary, SetupRequest, SignInOptions, UserSummary, error_code,
+    ServiceTokenSummary, SessionSummary, SetupRequest, SignInOptions, UserApp, UserSummary,
+    error_code,
 };
 use serde::de::DeserializeOwned;
 
@@ -20,6 +21,7 @@ const LOCAL_SIGN_IN: &str = "/api/auth/local";
 const SIGN_OUT: &str = "/api/auth/logout";
 const SETUP: &str = "/api/setup";
 const ME: &str = "/api/me";
+const APPS: &str = "/api/apps";
 const ADMIN_OVERVIEW: &str = "/api/admin/overview";
 const ADMIN_USERS: &str = "/api/admin/users";
 const ADMIN_SESSIONS: &str = "/api/admin/sessions";
@@ -116,6 +118,11 @@ pub async fn setup(request: &SetupRequest) -> Result<Me, ApiError> {
 /// `GET /api/me`: the signed-in user and their Session.
 pub async fn me() -> Result<Me, ApiError> {
     get(ME).await
+}
+
+/// `GET /api/apps`: the Apps the signed-in user may reach.
+pub async fn user_apps() -> Result<Vec<UserApp>, ApiError> {
+    get(APPS).await
 }
 
 /// `GET /api/admin/overview`.

@@ -29,6 +29,28 @@ async fn oidc_sign_in_ends_on_the_launcher_with_name_and_groups() {
     let server = TestServer::start_with(reserved, |config| config.oidc = vec![provider])
         .await
         .unwrap();
+    // An App the IdP's `engineering` group may reach, and one nobody may.
+    let store = server.store().as_ref();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    server::provision::create_connector(store, "test", "office", now)
+        .await
+        .unwrap();
+    for (name, groups) in [("shell", vec!["engineering".to_owned()]), ("vault", vec![])] {
+        let request = protocol::api::AppRequest {
+            name: name.into(),
+            kind: protocol::api::AppKind::Ssh,
+            connector: "office".into(),
+            service_url: "ssh://127.0.0.1:22".into(),
+            session_duration_seconds: None,
+            allow: protocol::api::AllowList {
+                groups,
+                ..Default::default()
+            },
+        };
+        server::provision::create_app(store, "test", request, now)
+            .await
+            .unwrap();
+    }
     let browser = Browser::start().await.unwrap();
     with_screenshot(&browser, "oidc-sign-in", || async {
         // Signed out, the launcher sends the person to the sign-in page.
@@ -49,7 +71,20 @@ async fn oidc_sign_in_ends_on_the_launcher_with_name_and_groups() {
             .wait_for_text("[data-testid=\"user-groups\"]", "admins")
             .await?;
         assert!(groups.contains("engineering"), "{groups}");
-        browser.find("[data-testid=\"apps-empty\"]").await?;
+        let card = "[data-testid=\"app-card\"][data-app=\"shell\"]";
+        browser.wait_for_text(card, "SSH").await?;
+        let command = browser
+            .wait_for_text(
+                &format!("{card} [data-testid=\"app-setup-command\"]"),
+                "postern ssh-config",
+            )
+            .await?;
+        assert!(command.contains(&server.origin), "{command}");
+        let vault = browser
+            .client
+            .find(fantoccini::Locator::Css("[data-app=\"vault\"]"))
+            .await;
+        assert!(vault.is_err(), "an App the user may not reach is listed");
         assert_eq!(browser.url().await?.path(), "/");
         browser.screenshot("launcher").await?;
 
