@@ -300,6 +300,19 @@ impl TestClient {
     }
 }
 
+/// The Session secret a sign-in response set in its cookie (what a CLI sends as a Bearer
+/// token).
+pub fn session_token(response: &reqwest::Response) -> anyhow::Result<String> {
+    let cookie = response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .context("no Set-Cookie")?
+        .to_str()?;
+    let pair = cookie.split(';').next().unwrap_or_default();
+    let (_, token) = pair.split_once('=').context("malformed Set-Cookie")?;
+    Ok(token.to_owned())
+}
+
 /// The error code of an API error response.
 pub async fn error_code(response: reqwest::Response) -> anyhow::Result<String> {
     let body: protocol::api::ErrorBody = response.json().await.context("error body")?;

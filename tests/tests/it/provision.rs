@@ -389,18 +389,7 @@ async fn admin_cli_provisions_against_the_data_dir_of_a_running_server() {
 
     // Against the running server's admin API with an admin's token, from anywhere.
     let response = admin.sign_in_local("root", PASSWORD).await.unwrap();
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let admin_token = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned();
+    let admin_token = tests::server::session_token(&response).unwrap();
     let remote = |token: &str, args: &[&str]| {
         let mut command = tokio::process::Command::new(server_binary());
         command
@@ -438,18 +427,7 @@ async fn admin_cli_provisions_against_the_data_dir_of_a_running_server() {
         .unwrap();
     let bob = server.client().unwrap();
     let response = bob.sign_in_local("bob", PASSWORD).await.unwrap();
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let bob_token = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned();
+    let bob_token = tests::server::session_token(&response).unwrap();
     let output = remote(&bob_token, &["connector", "create", "sneaky"])
         .await
         .unwrap();
@@ -625,18 +603,7 @@ async fn gateway_refuses_missing_bad_and_unauthorized_credentials_and_audits_the
         .await
         .unwrap();
     let response = user.sign_in_local("eve", PASSWORD).await.unwrap();
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let session_token = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned();
+    let session_token = tests::server::session_token(&response).unwrap();
     let response = gateway("db")
         .bearer_auth(&session_token)
         .send()
