@@ -55,7 +55,7 @@ const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 /// Concurrent Streams per connection. hyper's default of 200 is too few for a busy bastion;
 /// each open Stream holds one socket and at most one read chunk.
-const MAX_STREAMS: u32 = 1024;
+const MAX_STREAMS: u32 = 16_384;
 
 /// What every connection of one process shares.
 pub(crate) struct Shared {

@@ -16,6 +16,8 @@ use crate::http::ClientAddr;
 
 /// A client that has not finished its TLS handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Concurrent HTTP/2 streams one client connection may hold open.
+const MAX_STREAMS_PER_CONNECTION: u32 = 16_384;
 /// How long open connections get to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -29,7 +31,12 @@ pub async fn serve(
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http2().enable_connect_protocol();
+    // One `postern access` multiplexes every local connection on one HTTP/2 connection, so the
+    // default of 200 concurrent streams would cap a laptop at 200 open Streams.
+    builder
+        .http2()
+        .enable_connect_protocol()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {
