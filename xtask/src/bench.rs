@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::tasks::{cmd, project_root, step};
-use children::{Children, clock_ticks_per_second, cpu_ticks, rss_bytes};
+use children::{Children, clock_ticks_per_second, cpu_ticks, machine_busy_ticks, rss_bytes};
 use origins::Origins;
-use report::{IdleResult, Measured, PathResult, Report, Setup};
+use report::{IdleResult, Measured, Parameters, PathResult, Report};
 use stats::Latency;
 
 /// How much of everything to do.
@@ -56,7 +56,7 @@ impl Sizes {
         idle_streams: 10_000,
     };
 
-    /// `--quick`: a smoke run of the whole bench in well under a minute.
+    /// `--quick`: a smoke run of every step, about half a minute once built.
     const QUICK: Sizes = Sizes {
         bulk_bytes: 64 << 20,
         bulk_runs: 3,
@@ -195,7 +195,7 @@ impl Sampled {
     }
 }
 
-fn shell(program: &str, args: &[&str]) -> String {
+fn command_output(program: &str, args: &[&str]) -> String {
     std::process::Command::new(program)
         .args(args)
         .output()
@@ -216,7 +216,10 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    format!("{cores} × {cpu} · Linux {}", shell("uname", &["-r"]))
+    format!(
+        "{cores} × {cpu} · Linux {}",
+        command_output("uname", &["-r"])
+    )
 }
 
 fn progress(message: &str) {
@@ -298,7 +301,7 @@ async fn bench(
         .iter()
         .map(|route| PathResult {
             name: route.name.to_owned(),
-            bulk: Ok(Vec::new()),
+            bulk: Err("not run".to_owned()),
             echo: Err("not run".to_owned()),
             setup: Err("not run".to_owned()),
             active: Err("not run".to_owned()),
@@ -306,51 +309,17 @@ async fn bench(
         })
         .collect();
 
-    // Bulk runs interleave the paths, so a noisy neighbour hurts all of them alike.
-    let ticks_per_second = clock_ticks_per_second();
-    let mut cpu_seconds: Vec<Vec<f64>> = routes
-        .iter()
-        .map(|route| vec![0.0; route.processes.len()])
-        .collect();
-    let mut wall_seconds = vec![0.0; routes.len()];
-    for run in 1..=sizes.bulk_runs {
-        for (index, route) in routes.iter().enumerate() {
-            progress(&format!(
-                "bulk {run}/{}: {} MiB through {}",
-                sizes.bulk_runs,
-                sizes.bulk_bytes >> 20,
-                route.name
-            ));
-            let before: Vec<u64> = route.processes.iter().map(Sampled::ticks).collect();
-            let started = Instant::now();
-            let outcome = within(MEASUREMENT_LIMIT, load::bulk(route.sink, sizes.bulk_bytes)).await;
-            wall_seconds[index] += started.elapsed().as_secs_f64();
-            for (slot, (process, before)) in route.processes.iter().zip(&before).enumerate() {
-                cpu_seconds[index][slot] +=
-                    process.ticks().saturating_sub(*before) as f64 / ticks_per_second;
-            }
-            record(&mut results[index].bulk, outcome);
-        }
+    for (result, (bulk, cpu)) in results.iter_mut().zip(bulk_phase(&routes, sizes).await) {
+        result.bulk = bulk;
+        result.bulk_cpu = cpu;
     }
-    for (index, route) in routes.iter().enumerate() {
-        results[index].bulk_cpu = route
-            .processes
-            .iter()
-            .enumerate()
-            .map(|(slot, process)| {
-                let percent = 100.0 * cpu_seconds[index][slot] / wall_seconds[index].max(1e-9);
-                (process.name.to_owned(), percent)
-            })
-            .collect();
-    }
-
     for (index, route) in routes.iter().enumerate() {
         progress(&format!(
             "echo: {} round trips through {}",
             sizes.echo_count, route.name
         ));
-        results[index].echo =
-            latency(load::echo_round_trips(route.echo, sizes.echo_warmup, sizes.echo_count).await);
+        let round_trips = load::echo_round_trips(route.echo, sizes.echo_warmup, sizes.echo_count);
+        results[index].echo = latency(within(MEASUREMENT_LIMIT, round_trips).await);
     }
     for (index, route) in routes.iter().enumerate() {
         progress(&format!(
@@ -381,8 +350,8 @@ async fn bench(
     let [direct, ssh_result, postern_result] = <[PathResult; 3]>::try_from(results)
         .map_err(|_| anyhow::anyhow!("expected three paths"))?;
     let report = Report {
-        setup: Setup {
-            date: shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        parameters: Parameters {
+            date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
             machine: machine(),
             bulk_bytes: sizes.bulk_bytes,
             bulk_runs: sizes.bulk_runs,
@@ -400,6 +369,62 @@ async fn bench(
         idle: Ok(idle),
     };
     Ok(report::render(&report))
+}
+
+/// The bulk runs: MB/s of each run per route, and the CPU each process used meanwhile.
+async fn bulk_phase(
+    routes: &[Route],
+    sizes: Sizes,
+) -> Vec<(Measured<Vec<f64>>, Vec<(String, f64)>)> {
+    // Bulk runs interleave the paths, so a noisy neighbour hurts all of them alike.
+    let ticks_per_second = clock_ticks_per_second();
+    let mut cpu_seconds: Vec<Vec<f64>> = routes
+        .iter()
+        .map(|route| vec![0.0; route.processes.len()])
+        .collect();
+    let mut rates: Vec<Measured<Vec<f64>>> = vec![Ok(Vec::new()); routes.len()];
+    let mut wall_seconds = vec![0.0; routes.len()];
+    // Busy time of the whole machine, to show how much went to processes not under test.
+    let mut busy_seconds = vec![0.0; routes.len()];
+    for run in 1..=sizes.bulk_runs {
+        for (index, route) in routes.iter().enumerate() {
+            progress(&format!(
+                "bulk {run}/{}: {} MiB through {}",
+                sizes.bulk_runs,
+                sizes.bulk_bytes >> 20,
+                route.name
+            ));
+            let before: Vec<u64> = route.processes.iter().map(Sampled::ticks).collect();
+            let busy_before = machine_busy_ticks();
+            let started = Instant::now();
+            let outcome = within(MEASUREMENT_LIMIT, load::bulk(route.sink, sizes.bulk_bytes)).await;
+            wall_seconds[index] += started.elapsed().as_secs_f64();
+            busy_seconds[index] +=
+                machine_busy_ticks().saturating_sub(busy_before) as f64 / ticks_per_second;
+            for (slot, (process, before)) in route.processes.iter().zip(&before).enumerate() {
+                cpu_seconds[index][slot] +=
+                    process.ticks().saturating_sub(*before) as f64 / ticks_per_second;
+            }
+            record(&mut rates[index], outcome);
+        }
+    }
+    let mut out = Vec::new();
+    for (index, (route, rates)) in routes.iter().zip(rates).enumerate() {
+        let wall = wall_seconds[index].max(1e-9);
+        let mut cpu: Vec<(String, f64)> = route
+            .processes
+            .iter()
+            .zip(&cpu_seconds[index])
+            .map(|(process, seconds)| (process.name.to_owned(), 100.0 * seconds / wall))
+            .collect();
+        let ours: f64 = cpu_seconds[index].iter().sum();
+        cpu.push((
+            "everything else".to_owned(),
+            100.0 * (busy_seconds[index] - ours).max(0.0) / wall,
+        ));
+        out.push((rates, cpu));
+    }
+    out
 }
 
 /// Appends one bulk run, or turns the cell into the first failure.

@@ -218,6 +218,31 @@ pub fn cpu_ticks(pid: u32, descendants: bool) -> u64 {
     total
 }
 
+/// CPU time (clock ticks) all cores spent busy since boot, from `/proc/stat`: everything but
+/// idle and I/O wait.
+pub fn machine_busy_ticks() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .as_deref()
+        .and_then(parse_busy)
+        .unwrap_or(0)
+}
+
+fn parse_busy(stat: &str) -> Option<u64> {
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
+    // counted in user, so it is not added twice.
+    let idle = fields.get(3)? + fields.get(4)?;
+    let guest = fields.get(8).copied().unwrap_or(0) + fields.get(9).copied().unwrap_or(0);
+    Some(total - idle - guest)
+}
+
 /// Clock ticks per second for [`cpu_ticks`].
 pub fn clock_ticks_per_second() -> f64 {
     std::process::Command::new("getconf")
@@ -266,6 +291,14 @@ mod tests {
                     3 0 12345 1000000 200 18446744073709551615";
         assert_eq!(parse_stat(stat), Some((17, 280)));
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn parses_machine_busy_time() {
+        let stat = "cpu  100 5 50 1000 20 1 2 3 7 0\ncpu0 50 2 25 500 10 0 1 1 0 0\n";
+        // 100 + 5 + 50 + 1 + 2 + 3 (guest 7 is inside user).
+        assert_eq!(parse_busy(stat), Some(161));
+        assert_eq!(parse_busy("intr 1 2 3"), None);
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub struct Postern {
     pub server_pid: u32,
     /// The connector.
     pub connector_pid: u32,
-    /// Whether all HA connections were seen attaching (from the server's log).
+    /// How many connector links the server logged attaching.
     pub attached: usize,
 }
 

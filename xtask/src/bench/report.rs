@@ -49,7 +49,7 @@ pub struct IdleResult {
 
 /// The run's parameters and context.
 #[derive(Debug, Clone, Default)]
-pub struct Setup {
+pub struct Parameters {
     /// When (UTC).
     pub date: String,
     /// CPU model and count, kernel.
@@ -78,7 +78,7 @@ pub struct Setup {
 #[derive(Debug, Clone)]
 pub struct Report {
     /// Parameters.
-    pub setup: Setup,
+    pub parameters: Parameters,
     /// Client → origin.
     pub direct: PathResult,
     /// Through `ssh -L`.
@@ -104,6 +104,8 @@ pub mod target {
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+/// The fewest idle streams a per-stream memory figure is computed from.
+const PER_STREAM_MIN: usize = 1000;
 
 fn mib(bytes: Option<u64>) -> String {
     bytes.map_or_else(|| "?".to_owned(), |b| format!("{:.0}", b as f64 / MIB))
@@ -150,7 +152,7 @@ fn echo_cells(path: &PathResult, direct: &PathResult, is_direct: bool) -> [Strin
             format!("{:.0}", micros(echo.p50)),
             format!("{:.0}", micros(echo.p99)),
             format!(
-                "+{:.0} / +{:.0}",
+                "{:+.0} / {:+.0}",
                 added_micros(echo.p50, base.p50),
                 added_micros(echo.p99, base.p99)
             ),
@@ -192,7 +194,7 @@ fn active_cell(path: &PathResult) -> String {
 
 /// Renders the report as markdown.
 pub fn render(report: &Report) -> String {
-    let setup = &report.setup;
+    let setup = &report.parameters;
     let mut out = String::new();
     let _ = writeln!(out, "# Tunnel benchmark\n");
     let _ = writeln!(
@@ -268,8 +270,10 @@ fn render_idle(out: &mut String, idle: &Measured<IdleResult>) {
                 mib(idle.server_before),
                 mib(idle.server_with)
             );
+            // Below a thousand streams the difference drowns in allocator noise (memory freed
+            // by the earlier loads is reused first).
             if let (Some(before), Some(with)) = (idle.server_before, idle.server_with)
-                && idle.opened > 0
+                && idle.opened >= PER_STREAM_MIN
             {
                 let per_stream = (with as f64 - before as f64) / idle.opened as f64;
                 let _ = write!(out, " ({:+.1} KiB per stream", per_stream / 1024.0);
@@ -329,19 +333,19 @@ fn render_targets(out: &mut String, report: &Report) {
             let added_p50 = added_micros(echo.p50, base.p50);
             let added_p99 = added_micros(echo.p99, base.p99);
             let ssh_note = |pick: fn(&Latency) -> std::time::Duration| {
-                ssh.map(|s| format!(" (ssh -L +{:.0} µs)", added_micros(pick(s), pick(base))))
+                ssh.map(|s| format!(" (ssh -L {:+.0} µs)", added_micros(pick(s), pick(base))))
                     .unwrap_or_default()
             };
             let _ = writeln!(
                 out,
-                "| echo added over direct, p50 ≤ {:.0} µs | +{added_p50:.0} µs{} | {} |",
+                "| echo added over direct, p50 ≤ {:.0} µs | {added_p50:+.0} µs{} | {} |",
                 target::ECHO_ADDED_P50_MICROS,
                 ssh_note(|l| l.p50),
                 verdict(added_p50 <= target::ECHO_ADDED_P50_MICROS)
             );
             let _ = writeln!(
                 out,
-                "| echo added over direct, p99 ≤ {:.0} ms | +{added_p99:.0} µs{} | {} |",
+                "| echo added over direct, p99 ≤ {:.0} ms | {added_p99:+.0} µs{} | {} |",
                 target::ECHO_ADDED_P99_MICROS / 1000.0,
                 ssh_note(|l| l.p99),
                 verdict(added_p99 <= target::ECHO_ADDED_P99_MICROS)
@@ -411,7 +415,10 @@ fn render_cpu(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "## CPU during the bulk runs\n\nAverage per process over the bulk runs, in % of one core \
-         (this machine has {} cores); a process near 100 % is the bottleneck.\n",
+         (this machine has {} cores, so 200 % is all of it); a process near 100 % is a bottleneck, \
+         a total near the machine's capacity means the path is CPU-bound. \"Everything else\" is \
+         the rest of the machine's busy time (the kernel's network work outside these \
+         processes, and other jobs: a large value means the run was disturbed).\n",
         std::thread::available_parallelism().map_or(0, usize::from)
     );
     let _ = writeln!(out, "| path | processes |");
@@ -459,10 +466,10 @@ mod tests {
 
     fn report() -> Report {
         Report {
-            setup: Setup {
+            parameters: Parameters {
                 bulk_bytes: 1 << 30,
                 bulk_runs: 3,
-                ..Setup::default()
+                ..Parameters::default()
             },
             direct: path("direct", 2400.0, latency(20, 40), latency(80, 200)),
             ssh: path("ssh -L", 400.0, latency(90, 200), latency(400, 900)),
@@ -501,6 +508,20 @@ mod tests {
     }
 
     #[test]
+    fn no_per_stream_figure_from_a_few_streams() {
+        let mut report = report();
+        report.idle = Ok(IdleResult {
+            target: 10_000,
+            opened: 200,
+            server_with: Some(20 << 20),
+            server_before: Some(20 << 20),
+            ..IdleResult::default()
+        });
+        let text = render(&report);
+        assert!(!text.contains("per stream"), "{text}");
+    }
+
+    #[test]
     fn targets_missed_and_failures_are_visible() {
         let mut report = report();
         report.postern.bulk = Ok(vec![300.0]);
@@ -508,9 +529,9 @@ mod tests {
         report.ssh.echo = Err("connection reset | by peer".to_owned());
         report.idle = Ok(IdleResult {
             target: 10_000,
-            opened: 200,
+            opened: 4096,
             stalled: Some("a stream got no first byte within 10s".to_owned()),
-            server_with: Some(30 << 20),
+            server_with: Some(40 << 20),
             server_before: Some(20 << 20),
             ..IdleResult::default()
         });
@@ -518,9 +539,13 @@ mod tests {
         assert!(target_line(&text, "| postern bulk").ends_with("**missed** |"));
         assert!(target_line(&text, "| new stream setup").ends_with("**missed** |"));
         let idle = target_line(&text, "| 10000 idle");
-        assert!(idle.contains("only 200 of 10000"), "{idle}");
+        assert!(idle.contains("only 4096 of 10000"), "{idle}");
         assert!(idle.ends_with("**missed** |"));
-        assert!(text.contains("extrapolated to 10000"));
+        // 20 MiB over 4096 streams is 5 KiB each; 20 + 50 MiB for all of them.
+        assert!(
+            text.contains("+5.0 KiB per stream; 69 MiB extrapolated to 10000"),
+            "{text}"
+        );
         let ssh_row = target_line(&text, "| ssh -L |");
         assert!(
             ssh_row.contains("failed: connection reset   by peer"),
@@ -528,5 +553,14 @@ mod tests {
         );
         // The failed ssh echo drops only ssh's note, not postern's verdict.
         assert!(target_line(&text, "| echo added over direct, p50").ends_with("| met |"));
+    }
+
+    #[test]
+    fn a_tunnel_faster_than_loopback_shows_a_minus_sign() {
+        let mut report = report();
+        report.postern.echo = Ok(latency(30, 30));
+        let text = render(&report);
+        assert!(target_line(&text, "| postern |").contains("| +10 / -10 |"));
+        assert!(target_line(&text, "| echo added over direct, p99").contains("| -10 µs"));
     }
 }
