@@ -794,3 +794,55 @@ async fn connector_attach_refusals_say_why_and_are_audited() {
         .count();
     assert!(refusals >= 3, "attach refusals are audited: {audit:#?}");
 }
+
+#[tokio::test]
+async fn an_expired_token_is_refused_at_the_gateway_and_audited() {
+    let server = TestServer::start_with(tests::server::Reserved::bind().unwrap(), |config| {
+        config.session.idle_timeout = std::time::Duration::from_secs(2);
+        config.session.absolute_timeout = std::time::Duration::from_secs(2);
+    })
+    .await
+    .unwrap();
+    let admin = server.first_admin("root", PASSWORD).await.unwrap();
+    admin
+        .post_json(
+            "/api/admin/connectors",
+            &CreateConnectorRequest {
+                name: "office".into(),
+            },
+        )
+        .await
+        .unwrap();
+    admin
+        .post_json(
+            "/api/admin/apps",
+            &app_request("db", "office", "tcp://127.0.0.1:5432"),
+        )
+        .await
+        .unwrap();
+    let cli = server.client().unwrap();
+    let token =
+        tests::server::session_token(&cli.sign_in_local("root", PASSWORD).await.unwrap()).unwrap();
+    // The token's lifetime is the behaviour under test, so this waits it out.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let response = cli
+        .http
+        .post(cli.url(&protocol::gateway::tcp_path("db")))
+        .version(http::Version::HTTP_2)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: protocol::api::ErrorBody = response.json().await.unwrap();
+    assert!(
+        body.error.message.contains("expired"),
+        "{}",
+        body.error.message
+    );
+    // The admin's own Session expired too: read the Audit log from the store.
+    let audit = server.store().list_audit(20, None).await.unwrap();
+    assert!(audit.iter().any(|record| record.event.actor == "user:root"
+        && record.event.decision == Some(protocol::api::Decision::Deny)
+        && record.event.reason.contains("expired")));
+}
