@@ -288,6 +288,26 @@ impl TestClient {
         .await
     }
 
+    /// Waits until the Connectors' attached HA links add up to `count` (an admin client).
+    pub async fn wait_for_connector_links(&self, count: u32) -> anyhow::Result<()> {
+        crate::process::wait_for(
+            &format!("{count} connector links"),
+            Duration::from_secs(20),
+            || async {
+                let response = self.get("/api/admin/connectors").await.ok()?;
+                let connectors: Vec<protocol::api::ConnectorSummary> =
+                    response.json().await.ok()?;
+                let attached: u32 = connectors
+                    .iter()
+                    .flat_map(|c| &c.replicas)
+                    .map(|r| r.connections)
+                    .sum();
+                (attached == count).then_some(())
+            },
+        )
+        .await
+    }
+
     /// `GET /api/me`, decoded, or the status if it failed.
     pub async fn me(&self) -> anyhow::Result<Result<protocol::api::Me, u16>> {
         let response = self.get("/api/me").await?;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use protocol::api::{Me, Role, SessionInfo, error_code};
 use serde::de::DeserializeOwned;
 
@@ -40,6 +40,11 @@ pub fn session_token(parts: &Parts) -> Option<&str> {
     let cookies = parts.headers.get(header::COOKIE)?.to_str().ok()?;
     let token = session::cookie_value(cookies, protocol::routes::SESSION_COOKIE)?;
     secret::is_well_formed_token(token).then_some(token)
+}
+
+/// A header's value as text, if present and visible ASCII.
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
 }
 
 /// Unix time now.

@@ -12,16 +12,12 @@ use axum::response::{IntoResponse, Response};
 use protocol::api::{Decision, error_code};
 use protocol::gateway::{HEADER_SERVICE_TOKEN_ID, HEADER_SERVICE_TOKEN_SECRET};
 
-use super::extract::now;
+use super::extract::{header_str as header, now};
 use super::{ApiError, AppState};
 use crate::access::{self, Denied, Identity, TokenError};
 use crate::auth::session::{Validity, validity};
 use crate::secret;
 use crate::tunnel::OpenError;
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
-}
 
 /// Who the request says it is, checked; refusals are audited by the caller.
 async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, (String, ApiError)> {

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use protocol::api::{Decision, error_code};
 use protocol::tunnel::{self, HEADER_HOSTNAME, HEADER_REPLICA, HEADER_VERSION, UPGRADE_PROTOCOL};
 
 use super::Attachment;
-use crate::http::{ApiError, AppState, ClientAddr, now};
+use crate::http::{ApiError, AppState, ClientAddr, header_str as header, now};
 use crate::secret;
 
 /// HTTP/2 settings of the server side of a link. Large windows let one Stream fill a fast
@@ -22,10 +22,6 @@ const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
 const PING_INTERVAL: Duration = Duration::from_secs(1);
 const PING_TIMEOUT: Duration = Duration::from_secs(3);
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
-}
 
 fn is_valid_replica_id(id: &str) -> bool {
     (8..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')

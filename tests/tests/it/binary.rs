@@ -10,20 +10,7 @@ use tokio::process::Command;
 use tests::process::{read_line_until, stop};
 
 fn server_binary() -> std::path::PathBuf {
-    // The test binary lives in target/{profile}/deps; the server binary one level up.
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("postern-server");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p server` (cargo xtask ci does)",
-        path.display()
-    );
-    path
+    tests::process::workspace_binary("postern-server").unwrap()
 }
 
 #[tokio::test]

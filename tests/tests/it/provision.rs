@@ -246,12 +246,7 @@ async fn admin_api_provisions_connectors_apps_and_service_tokens() {
 }
 
 fn server_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("postern-server")
+    tests::process::workspace_binary("postern-server").unwrap()
 }
 
 async fn admin_cli(data_dir: &std::path::Path, args: &[&str]) -> (bool, serde_json::Value, String) {

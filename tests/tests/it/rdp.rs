@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use protocol::api::{
-    AllowList, AppKind, AppRequest, ConnectorSummary, ConnectorToken, CreateConnectorRequest,
+    AllowList, AppKind, AppRequest, ConnectorToken, CreateConnectorRequest,
     CreateServiceTokenRequest, ServiceTokenCreated,
 };
 use tests::postern;
@@ -72,24 +72,7 @@ async fn xfreerdp_reaches_the_shadow_server_with_nla_and_xrdp_with_tls() {
         2,
     )
     .unwrap();
-    wait_for("the connector", Duration::from_secs(20), || async {
-        let connectors: Vec<ConnectorSummary> = admin
-            .get("/api/admin/connectors")
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (connectors
-            .iter()
-            .flat_map(|c| &c.replicas)
-            .map(|r| r.connections)
-            .sum::<u32>()
-            == 2)
-            .then_some(())
-    })
-    .await
-    .unwrap();
+    admin.wait_for_connector_links(2).await.unwrap();
     let access = |app: &'static str| {
         let mut command =
             tokio::process::Command::new(tests::process::workspace_binary("postern").unwrap());

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use protocol::api::{
-    AllowList, AppKind, AppRequest, AuditEvent, ConnectorSummary, ConnectorToken,
-    CreateConnectorRequest, CreateServiceTokenRequest, ServiceTokenCreated,
+    AllowList, AppKind, AppRequest, AuditEvent, ConnectorToken, CreateConnectorRequest,
+    CreateServiceTokenRequest, ServiceTokenCreated,
 };
 use sha2::{Digest, Sha256};
 use tests::postern::{self, Postern};
@@ -68,27 +68,7 @@ async fn service_token(admin: &TestClient, name: &str, apps: &[&str]) -> Service
 
 /// Waits until `count` connections of `office` are attached.
 async fn wait_attached(admin: &TestClient, count: u32) {
-    wait_for(
-        &format!("{count} connector connections"),
-        Duration::from_secs(20),
-        || async {
-            let connectors: Vec<ConnectorSummary> = admin
-                .get("/api/admin/connectors")
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            let attached: u32 = connectors
-                .iter()
-                .flat_map(|c| &c.replicas)
-                .map(|r| r.connections)
-                .sum();
-            (attached == count).then_some(())
-        },
-    )
-    .await
-    .unwrap();
+    admin.wait_for_connector_links(count).await.unwrap();
 }
 
 fn sha256_file(path: &std::path::Path) -> String {
