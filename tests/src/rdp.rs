@@ -59,13 +59,32 @@ pub fn ensure_user() -> anyhow::Result<PathBuf> {
 }
 
 async fn wait_port(port: u16, what: &str) -> anyhow::Result<()> {
-    wait_for(what, Duration::from_secs(20), || async {
+    wait_for(what, Duration::from_secs(30), || async {
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .ok()
             .map(|_| ())
     })
     .await
+}
+
+/// Waits until `child` listens on `port`, failing at once when it exits first.
+async fn wait_listening(child: &mut Child, port: u16) -> anyhow::Result<()> {
+    wait_for("the shadow server", Duration::from_secs(30), || {
+        let exited = child.try_wait().ok().flatten();
+        async move {
+            if let Some(status) = exited {
+                return Some(Err(anyhow::anyhow!(
+                    "exited with {status} before listening"
+                )));
+            }
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| Ok(()))
+        }
+    })
+    .await?
 }
 
 /// A virtual X display.
@@ -155,21 +174,38 @@ impl Shadow {
             .to_owned();
         let sam = dir.path().join("sam");
         std::fs::write(&sam, format!("{RDP_USER}:::{nt_hash}:::\n"))?;
-        let port = free_port()?;
-        let server = Command::new("freerdp-shadow-cli")
-            .args([
-                "/bind-address:127.0.0.1",
-                &format!("/port:{port}"),
-                "/sec:nla",
-                &format!("/sam-file:{}", sam.display()),
-            ])
-            .env("DISPLAY", &display.name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("start freerdp-shadow-cli")?;
-        wait_port(port, "the shadow server").await?;
+        let log = dir.path().join("shadow.log");
+        // The free port is released before the server binds it, and a loaded machine can take
+        // it in between: a server that exits before listening is started again on another port.
+        let mut attempts = 0;
+        let (port, server) = loop {
+            attempts += 1;
+            let port = free_port()?;
+            let mut server = Command::new("freerdp-shadow-cli")
+                .args([
+                    "/bind-address:127.0.0.1",
+                    &format!("/port:{port}"),
+                    "/sec:nla",
+                    &format!("/sam-file:{}", sam.display()),
+                ])
+                .env("DISPLAY", &display.name)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log)?)
+                .kill_on_drop(true)
+                .spawn()
+                .context("start freerdp-shadow-cli")?;
+            match wait_listening(&mut server, port).await {
+                Ok(()) => break (port, server),
+                Err(error) if attempts < 3 => {
+                    tracing::warn!("shadow server attempt {attempts}: {error:#}");
+                    stop(&mut server, Duration::from_secs(2)).await;
+                }
+                Err(error) => {
+                    let output = std::fs::read_to_string(&log).unwrap_or_default();
+                    return Err(error.context(format!("the shadow server's output:\n{output}")));
+                }
+            }
+        };
         Ok(Shadow {
             port,
             server,
