@@ -419,6 +419,12 @@ pub struct AppSummary {
     pub session_duration_seconds: u64,
     /// Who may use it.
     pub allow: AllowList,
+    /// SSH settings (SSH Apps only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<crate::ssh::SshSettings>,
+    /// The origin's pinned host key, `SHA256:…`, once the first connection pinned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key_fingerprint: Option<String>,
     /// When created.
     pub created_at: String,
 }
@@ -441,6 +447,10 @@ pub struct AppRequest {
     /// Who may use it.
     #[serde(default)]
     pub allow: AllowList,
+    /// SSH settings (SSH Apps only); absent means principals from the email's local part and
+    /// no input recording.
+    #[serde(default)]
+    pub ssh: Option<crate::ssh::SshSettings>,
 }
 
 /// A Service token as an admin sees it.

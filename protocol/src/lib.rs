@@ -7,11 +7,13 @@
 //! - [`api`]: request and response bodies of the JSON API under `/api`.
 //! - [`gateway`]: how native clients open Streams through the server.
 //! - [`routes`]: paths the server and the web app must agree on.
+//! - [`ssh`]: the browser terminal, short-lived SSH certificates and recordings.
 //! - [`tunnel`]: how connectors attach to the server and how Streams open on them.
 //! - [`version`]: the product version and the dated history of wire-format changes.
 
 pub mod api;
 pub mod gateway;
 pub mod routes;
+pub mod ssh;
 pub mod tunnel;
 pub mod version;

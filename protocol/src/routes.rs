@@ -21,8 +21,13 @@ pub const CLIENT_ROUTES: &[&str] = &[
     "/admin/apps",
     "/admin/service-tokens",
     "/admin/audit",
+    "/admin/recordings",
     "/cli/authorize",
 ];
+
+/// Client-side pages with one path parameter, as the prefix before it: `/ssh/{app}` and
+/// `/admin/recordings/{id}`.
+pub const CLIENT_ROUTE_PREFIXES: &[&str] = &["/ssh/", "/admin/recordings/"];
 
 /// The page where a signed-in user approves a CLI sign-in.
 pub const CLI_AUTHORIZE: &str = "/cli/authorize";
@@ -45,6 +50,11 @@ pub fn is_client_route(path: &str) -> bool {
         path
     };
     CLIENT_ROUTES.contains(&trimmed)
+        || CLIENT_ROUTE_PREFIXES.iter().any(|prefix| {
+            trimmed
+                .strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+        })
 }
 
 #[cfg(test)]
@@ -59,6 +69,10 @@ mod tests {
             ("/login/", true),
             ("/admin/users", true),
             ("/admin/nope", false),
+            ("/ssh/build-box", true),
+            ("/ssh/", false),
+            ("/ssh/a/b", false),
+            ("/admin/recordings/r1", true),
             ("/loginx", false),
             ("/api/me", false),
             ("", false),

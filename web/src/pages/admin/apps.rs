@@ -729,6 +729,7 @@ impl AppFields {
                 email_domains,
                 groups: split_list(&self.groups),
             },
+            ssh: None,
         })
     }
 }
