@@ -5,7 +5,9 @@
 //! Binary frames carry terminal bytes both ways (keystrokes up, PTY output down). Text frames
 //! carry JSON control messages: [`TerminalInput`] from the browser and [`TerminalEvent`] from
 //! the server. The server sends [`TerminalEvent::Connected`] once the shell is open and
-//! [`TerminalEvent::Closed`] (with a [`close_code`]) right before it closes the socket.
+//! [`TerminalEvent::Closed`] (with a [`close_code`]) right before it closes the socket. The
+//! page acknowledges output it has processed with [`TerminalInput::Ack`]; the server stops
+//! sending when [`OUTPUT_WINDOW`] bytes are unacknowledged.
 //!
 //! **Certificates** `POST /api/ssh/cert` with [`SshCertRequest`] (browser Session cookie or
 //! CLI `Authorization: Bearer`) returns an [`SshCertificate`] valid for a few minutes, signed
@@ -43,6 +45,9 @@ pub fn recording_cast_path(id: &str) -> String {
     format!("/api/admin/recordings/{id}/cast")
 }
 
+/// Output bytes the server sends before it waits for [`TerminalInput::Ack`].
+pub const OUTPUT_WINDOW: u64 = 2 * 1024 * 1024;
+
 /// The longest terminal side the gateway accepts, in cells.
 pub const MAX_TERMINAL_CELLS: u16 = 1000;
 
@@ -68,6 +73,13 @@ pub enum TerminalInput {
         cols: u16,
         /// Rows.
         rows: u16,
+    },
+    /// The page has processed (parsed into the terminal) this many more output bytes. The
+    /// server keeps at most a couple of MiB unacknowledged in flight and pauses the origin
+    /// beyond that, so a flood of output never piles up in the browser.
+    Ack {
+        /// Bytes processed since the previous acknowledgement.
+        bytes: u64,
     },
 }
 

@@ -13,6 +13,7 @@ use protocol::api::{
     AllowList, AppKind, AppRequest, AppSummary, AuditEvent, ConnectorSummary, ConnectorToken,
     CreateServiceTokenRequest, ServiceTokenCreated, ServiceTokenSummary,
 };
+use protocol::ssh::{PrincipalRule, PrincipalSource, SshSettings};
 use serde::Serialize;
 use server::provision;
 use server::store::Store;
@@ -98,6 +99,12 @@ enum AppCommand {
         /// Name.
         name: String,
     },
+    /// Forget an SSH App's pinned host key; its next connection pins the key then presented.
+    /// Check the new key's fingerprint with the origin's admin first.
+    UnpinHostKey {
+        /// Name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +132,46 @@ struct AppSpec {
     /// How long granted access lasts, such as 8h.
     #[arg(long, value_parser = humantime::parse_duration)]
     session_duration: Option<Duration>,
+    /// SSH apps: take principals from this ID-token claim instead of the email's local part.
+    #[arg(long, conflicts_with = "principals")]
+    principal_claim: Option<String>,
+    /// SSH apps: offer this principal (repeatable), as NAME for everyone the app allows or
+    /// NAME=group:G,email:E,domain:D to narrow who may use it.
+    #[arg(long = "principal", value_parser = parse_principal)]
+    principals: Vec<PrincipalRule>,
+    /// SSH apps: record keystrokes too (they can contain passwords).
+    #[arg(long)]
+    record_input: bool,
+}
+
+/// `NAME` or `NAME=group:G,email:E,domain:D`.
+fn parse_principal(text: &str) -> Result<PrincipalRule, String> {
+    let (name, rules) = match text.split_once('=') {
+        Some((name, rules)) => (name, Some(rules)),
+        None => (text, None),
+    };
+    let allow = rules
+        .map(|rules| {
+            let mut allow = AllowList::default();
+            for rule in rules.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+                match rule.split_once(':') {
+                    Some(("group", group)) => allow.groups.push(group.to_owned()),
+                    Some(("email", email)) => allow.emails.push(email.to_owned()),
+                    Some(("domain", domain)) => allow.email_domains.push(domain.to_owned()),
+                    _ => {
+                        return Err(format!(
+                            "{rule:?}: use group:NAME, email:ADDRESS or domain:DOMAIN"
+                        ));
+                    }
+                }
+            }
+            Ok(allow)
+        })
+        .transpose()?;
+    Ok(PrincipalRule {
+        name: name.to_owned(),
+        allow,
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -393,6 +440,26 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             };
             emit(json, &app, || format!("Updated app {}", app.name))
         }
+        AdminCommand::App(AppCommand::UnpinHostKey { name }) => {
+            let app: AppSummary = match local {
+                Some(store) => provision::unpin_host_key(store, ACTOR, &name, now).await?,
+                None => {
+                    target
+                        .call(
+                            Method::DELETE,
+                            &format!("/api/admin/apps/{name}/host-key"),
+                            None,
+                        )
+                        .await?
+                }
+            };
+            emit(json, &app, || {
+                format!(
+                    "Forgot the pinned host key of app {}: its next connection pins the key the origin presents",
+                    app.name
+                )
+            })
+        }
         AdminCommand::App(AppCommand::Delete { name }) => {
             match local {
                 Some(store) => provision::delete_app(store, ACTOR, &name, now).await?,
@@ -559,7 +626,28 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
 }
 
 fn app_request(spec: AppSpec) -> AppRequest {
+    let ssh = if let Some(claim) = spec.principal_claim {
+        Some(SshSettings {
+            principals: PrincipalSource::Claim { claim },
+            record_input: spec.record_input,
+        })
+    } else if !spec.principals.is_empty() {
+        Some(SshSettings {
+            principals: PrincipalSource::List {
+                principals: spec.principals,
+            },
+            record_input: spec.record_input,
+        })
+    } else if spec.record_input {
+        Some(SshSettings {
+            principals: PrincipalSource::EmailLocalPart,
+            record_input: true,
+        })
+    } else {
+        None
+    };
     AppRequest {
+        ssh,
         name: spec.name,
         kind: spec.kind,
         connector: spec.connector,

@@ -40,6 +40,29 @@ pub struct Config {
     pub local: LocalConfig,
     /// OIDC identity providers, shown on the sign-in page in this order.
     pub oidc: Vec<OidcProviderConfig>,
+    /// Browser SSH and SSH certificates.
+    pub ssh: SshConfig,
+}
+
+/// Browser SSH and short-lived SSH certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    /// How long a user certificate is valid (1 minute to 1 hour). A certificate is only
+    /// checked when a connection authenticates, so a few minutes is plenty.
+    #[serde(with = "humantime_serde")]
+    pub certificate_lifetime: Duration,
+    /// Whether browser SSH sessions are recorded (asciicast v2 in `{data_dir}/recordings`).
+    pub record: bool,
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig {
+            certificate_lifetime: Duration::from_secs(5 * 60),
+            record: true,
+        }
+    }
 }
 
 impl Default for Config {
@@ -55,6 +78,7 @@ impl Default for Config {
             setup: SetupConfig::default(),
             local: LocalConfig::default(),
             oidc: Vec::new(),
+            ssh: SshConfig::default(),
         }
     }
 }
@@ -332,6 +356,11 @@ impl Config {
         }
         if self.setup.link_ttl.is_zero() {
             return invalid("setup.link_ttl must be longer than zero".to_owned());
+        }
+        if !(Duration::from_secs(60)..=Duration::from_secs(3600))
+            .contains(&self.ssh.certificate_lifetime)
+        {
+            return invalid("ssh.certificate_lifetime must be between 1m and 1h".to_owned());
         }
         let mut ids = HashSet::new();
         for oidc in &self.oidc {

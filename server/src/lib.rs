@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod provision;
 pub mod secret;
 pub mod serve;
+pub mod ssh;
 pub mod store;
 pub mod tls;
 pub mod tunnel;
@@ -117,6 +118,7 @@ impl Server {
             self_signed: certificate.self_signed,
             setup_url,
         };
+        let ssh_ca = Arc::new(ssh::ca::SshCa::load_or_create(&config.data_dir)?);
         let state = AppState::new(Shared {
             allowed_origins: http::allowed_origins(&public_origin, local_addr),
             public_origin,
@@ -126,6 +128,8 @@ impl Server {
             started: Instant::now(),
             trusted_certificate: !certificate.self_signed,
             registry: Arc::new(tunnel::Registry::default()),
+            ssh_ca,
+            terminals: tokio_util::sync::CancellationToken::new(),
             config,
         });
         Ok(Server {
@@ -186,6 +190,13 @@ impl Server {
         });
         tracing::info!(addr = %self.report.local_addr, url = self.report.public_origin, "listening");
         let registry = Arc::clone(&self.state.registry);
+        let terminals = self.state.terminals.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // WebSockets are long-lived upgrades the HTTP drain would wait out: end the
+            // terminals now, each telling its browser why.
+            terminals.cancel();
+        };
         serve::serve(self.listener, self.tls, http::router(self.state), shutdown).await;
         // Streams had their drain time; now let connectors go find a live server.
         registry.disconnect_all();

@@ -30,14 +30,23 @@ struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Provision Connectors, Apps and Service tokens in the data directory.
-    Admin(admin_cli::AdminArgs),
+    Admin(Box<admin_cli::AdminArgs>),
+    /// Print the SSH user CA's public key, for `TrustedUserCAKeys` on origin hosts (the CA is
+    /// created in the data directory if it does not exist yet).
+    SshCa {
+        /// The server's data directory (else the configured one).
+        #[arg(long, env = "POSTERN_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    if let Some(Command::Admin(admin)) = args.command {
-        return run_admin(admin);
-    }
+    let ssh_ca = match args.command {
+        Some(Command::Admin(admin)) => return run_admin(*admin),
+        Some(Command::SshCa { data_dir }) => Some(data_dir),
+        None => None,
+    };
     let config = match Config::load(args.config.as_deref(), std::env::vars(), &args.overrides) {
         Ok(config) => config,
         Err(error) => {
@@ -45,6 +54,19 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Some(data_dir) = ssh_ca {
+        let data_dir = data_dir.unwrap_or_else(|| config.data_dir.clone());
+        return match server::ssh::ca::SshCa::load_or_create(&data_dir) {
+            Ok(ca) => {
+                println!("{}", ca.public_line());
+                std::process::ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("postern-server ssh-ca: {error:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     if args.check_config {
         println!("configuration is valid");
         return std::process::ExitCode::SUCCESS;

@@ -2,13 +2,15 @@
 //! `postern-server admin …` follow, so the two can never disagree. Every change is audited.
 
 use protocol::api::{
-    AppRequest, AppSummary, AuditEvent, ConnectorSummary, ConnectorToken,
+    AllowList, AppKind, AppRequest, AppSummary, AuditEvent, ConnectorSummary, ConnectorToken,
     CreateServiceTokenRequest, ServiceTokenCreated, ServiceTokenSummary,
 };
+use protocol::ssh::{PrincipalSource, SshSettings};
 
 use crate::access::policy::parse_service_url;
 use crate::http::rfc3339;
 use crate::secret;
+use crate::ssh::principals::is_valid_principal;
 use crate::store::{
     App, AuditRecord, Connector, NewApp, NewAuditEvent, ServiceToken, Store, StoreError, UnixTime,
 };
@@ -176,8 +178,56 @@ pub fn app_summary(app: &App) -> AppSummary {
         service_url: app.service_url.clone(),
         session_duration_seconds: app.session_duration_seconds.unsigned_abs(),
         allow: app.allow.clone(),
+        ssh: (app.kind == AppKind::Ssh).then(|| app.ssh_settings()),
+        host_key_fingerprint: app
+            .host_key
+            .as_deref()
+            .and_then(crate::ssh::host_key_fingerprint),
         created_at: rfc3339(app.created_at),
     }
+}
+
+fn validate_ssh(
+    kind: AppKind,
+    ssh: Option<SshSettings>,
+) -> Result<Option<SshSettings>, ProvisionError> {
+    let Some(ssh) = ssh else {
+        return Ok(None);
+    };
+    if kind != AppKind::Ssh {
+        return Err(ProvisionError::Invalid(
+            "SSH settings are only for apps of kind ssh".to_owned(),
+        ));
+    }
+    match &ssh.principals {
+        PrincipalSource::EmailLocalPart => {}
+        PrincipalSource::Claim { claim } => {
+            if claim.is_empty() || claim.len() > 256 {
+                return Err(ProvisionError::Invalid(
+                    "the principal claim needs a name of 1-256 characters".to_owned(),
+                ));
+            }
+        }
+        PrincipalSource::List { principals } => {
+            if principals.is_empty() || principals.len() > 64 {
+                return Err(ProvisionError::Invalid(
+                    "a principal list needs 1-64 principals".to_owned(),
+                ));
+            }
+            for rule in principals {
+                if !is_valid_principal(&rule.name) {
+                    return Err(ProvisionError::Invalid(format!(
+                        "{:?} is not a valid principal (1-32 of letters, digits, . _ -, not starting with -)",
+                        rule.name
+                    )));
+                }
+                if let Some(allow) = &rule.allow {
+                    validate_allow(allow)?;
+                }
+            }
+        }
+    }
+    Ok(Some(ssh))
 }
 
 async fn validate_app(store: &dyn Store, request: AppRequest) -> Result<NewApp, ProvisionError> {
@@ -195,7 +245,20 @@ async fn validate_app(store: &dyn Store, request: AppRequest) -> Result<NewApp, 
             "session duration must be between 1 minute and 30 days".to_owned(),
         ));
     }
-    let allow = request.allow;
+    validate_allow(&request.allow)?;
+    let ssh = validate_ssh(request.kind, request.ssh)?;
+    Ok(NewApp {
+        name: request.name,
+        kind: request.kind,
+        connector_id: connector.id,
+        service_url: request.service_url,
+        session_duration_seconds: i64::try_from(duration).unwrap_or(i64::MAX),
+        allow: request.allow,
+        ssh,
+    })
+}
+
+fn validate_allow(allow: &AllowList) -> Result<(), ProvisionError> {
     for email in &allow.emails {
         if !email.contains('@') || email.len() > 254 {
             return Err(ProvisionError::Invalid(format!(
@@ -219,14 +282,40 @@ async fn validate_app(store: &dyn Store, request: AppRequest) -> Result<NewApp, 
             "group names must be 1-256 characters".to_owned(),
         ));
     }
-    Ok(NewApp {
-        name: request.name,
-        kind: request.kind,
-        connector_id: connector.id,
-        service_url: request.service_url,
-        session_duration_seconds: i64::try_from(duration).unwrap_or(i64::MAX),
-        allow,
-    })
+    Ok(())
+}
+
+/// Forgets the pinned host key of the App called `name`: its next connection trusts and pins
+/// whatever key the origin presents, so an admin does this only after checking the new key.
+pub async fn unpin_host_key(
+    store: &dyn Store,
+    actor: &str,
+    name: &str,
+    now: UnixTime,
+) -> Result<AppSummary, ProvisionError> {
+    let app = store
+        .app_by_name(name)
+        .await?
+        .ok_or_else(|| ProvisionError::NotFound("app", name.to_owned()))?;
+    let previous = app
+        .host_key
+        .as_deref()
+        .and_then(crate::ssh::host_key_fingerprint)
+        .unwrap_or_else(|| "none".to_owned());
+    store.clear_host_key(name).await?;
+    record(
+        store,
+        actor,
+        "app.unpin_host_key",
+        format!("forgot the pinned host key of app {name} (was {previous})"),
+        now,
+    )
+    .await?;
+    let app = store
+        .app_by_name(name)
+        .await?
+        .ok_or_else(|| ProvisionError::NotFound("app", name.to_owned()))?;
+    Ok(app_summary(&app))
 }
 
 /// Creates an App.

@@ -98,7 +98,7 @@ pub fn decide(identity: &Identity, app: &App, now: UnixTime) -> Verdict {
     }
 }
 
-fn decide_user(
+pub(crate) fn decide_user(
     rules: &AllowList,
     app: &str,
     username: &str,
@@ -191,6 +191,8 @@ mod tests {
             service_url: "tcp://db:5432".into(),
             session_duration_seconds: 3600,
             allow,
+            ssh: None,
+            host_key: None,
             created_at: 0,
         }
     }

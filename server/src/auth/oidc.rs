@@ -297,6 +297,7 @@ impl OidcProvider {
             email,
             groups,
             role,
+            claims: crate::ssh::principals::string_claims(&payload),
         })
     }
 }

@@ -21,6 +21,7 @@ use crate::provision::{self, ProvisionError};
 
 use super::auth_api::normalize_email;
 use super::extract::{AdminSession, ApiJson, now, rfc3339};
+use super::ssh_api;
 use super::{ApiError, AppState};
 use crate::auth::password;
 use crate::auth::session::{Validity, validity};
@@ -79,6 +80,26 @@ pub fn admin_endpoints() -> Vec<AdminEndpoint> {
         endpoint(Method::POST, "/api/admin/apps", create_app),
         endpoint(Method::PUT, "/api/admin/apps/{name}", update_app),
         endpoint(Method::DELETE, "/api/admin/apps/{name}", delete_app),
+        endpoint(
+            Method::DELETE,
+            "/api/admin/apps/{name}/host-key",
+            ssh_api::unpin_host_key,
+        ),
+        endpoint(
+            Method::GET,
+            "/api/admin/recordings",
+            ssh_api::list_recordings,
+        ),
+        endpoint(
+            Method::GET,
+            "/api/admin/recordings/{id}",
+            ssh_api::get_recording,
+        ),
+        endpoint(
+            Method::GET,
+            "/api/admin/recordings/{id}/cast",
+            ssh_api::recording_cast,
+        ),
         endpoint(
             Method::GET,
             "/api/admin/service-tokens",

@@ -10,6 +10,7 @@ mod gateway;
 mod oidc;
 mod ops;
 mod origin;
+mod ssh_api;
 mod web;
 
 use std::net::SocketAddr;
@@ -61,6 +62,10 @@ pub struct Shared {
     pub trusted_certificate: bool,
     /// Attached Connectors.
     pub registry: Arc<crate::tunnel::Registry>,
+    /// The SSH user CA.
+    pub ssh_ca: Arc<crate::ssh::ca::SshCa>,
+    /// Browser terminals, to end them all at shutdown.
+    pub terminals: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -119,6 +124,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/setup", post(auth_api::setup))
         .route("/api/me", get(auth_api::current_user))
         .route("/api/apps", get(auth_api::my_apps))
+        .route("/api/apps/{app}/ssh", get(ssh_api::login))
+        .route(protocol::ssh::CERT_PATH, post(ssh_api::certificate))
         .route("/api/cli/approve", post(cli_login::approve))
         .route("/api/cli/token", post(cli_login::token))
         .merge(admin)
@@ -129,6 +136,7 @@ pub fn router(state: AppState) -> Router {
             get(crate::tunnel::endpoint::attach),
         )
         .route("/gw/tcp/{app}", post(gateway::tcp))
+        .route("/gw/ssh/{app}", get(crate::ssh::gateway::terminal))
         .route("/auth/oidc/{provider}/start", get(oidc::start))
         .route("/auth/oidc/{provider}/callback", get(oidc::callback))
         .fallback(web::serve)

@@ -9,6 +9,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use protocol::api::{AllowList, AppKind, Decision, Role};
+use protocol::ssh::SshSettings;
 
 /// Seconds since the Unix epoch, UTC.
 pub type UnixTime = i64;
@@ -87,6 +88,38 @@ pub struct OidcIdentity {
     pub groups: Vec<String>,
     /// Role derived from the provider's admin groups.
     pub role: Role,
+    /// The ID token's claims whose values are strings or arrays of strings.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A session recording to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecording {
+    /// Public id.
+    pub id: String,
+    /// The App.
+    pub app_name: String,
+    /// Who (`user:NAME`).
+    pub actor: String,
+    /// The principal logged in as.
+    pub principal: String,
+    /// The file under the recordings directory.
+    pub file_name: String,
+    /// Whether input is recorded too.
+    pub input_recorded: bool,
+    /// When it started.
+    pub started_at: UnixTime,
+}
+
+/// A session recording as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    /// What it was started with.
+    pub started: NewRecording,
+    /// When it ended, if it has.
+    pub ended_at: Option<UnixTime>,
+    /// Size of the file when it ended.
+    pub size_bytes: i64,
 }
 
 /// A Session to create. `token_hash` is the SHA-256 of the cookie secret.
@@ -197,8 +230,19 @@ pub struct App {
     pub session_duration_seconds: i64,
     /// Who may use it.
     pub allow: AllowList,
+    /// SSH settings (SSH Apps; `None` means the defaults).
+    pub ssh: Option<SshSettings>,
+    /// The origin's host key (one OpenSSH public key line), pinned on first use.
+    pub host_key: Option<String>,
     /// When created.
     pub created_at: UnixTime,
+}
+
+impl App {
+    /// The SSH settings in force.
+    pub fn ssh_settings(&self) -> SshSettings {
+        self.ssh.clone().unwrap_or_default()
+    }
 }
 
 /// What is needed to create or replace an App.
@@ -216,6 +260,8 @@ pub struct NewApp {
     pub session_duration_seconds: i64,
     /// Who may use it.
     pub allow: AllowList,
+    /// SSH settings (SSH Apps only).
+    pub ssh: Option<SshSettings>,
 }
 
 /// A Service token as stored (without its secret hash).
@@ -337,6 +383,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<SessionRecord>, StoreError>;
     /// Moves a Session's last-seen time forward.
     async fn touch_session(&self, id: &str, now: UnixTime) -> Result<(), StoreError>;
+    /// A Session and its user by public id (for long-lived connections re-checking theirs).
+    async fn session_by_id(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// Revokes a Session by public id; false if there was no live one.
     async fn revoke_session(&self, id: &str, now: UnixTime) -> Result<bool, StoreError>;
     /// Sessions neither revoked nor past their absolute end, newest first. Idle expiry is the
@@ -421,6 +469,30 @@ pub trait Store: Send + Sync + 'static {
     async fn take_cli_grant(&self, code_hash: &str) -> Result<Option<CliGrant>, StoreError>;
     /// The user with this id.
     async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// The string claims of the user's last OIDC sign-in (empty for local accounts).
+    async fn user_claims(
+        &self,
+        user_id: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError>;
+
+    /// Pins `host_key` for the App if none is pinned yet; whether it did.
+    async fn pin_host_key(&self, app_id: &str, host_key: &str) -> Result<bool, StoreError>;
+    /// Forgets the App's pinned host key; whether the App exists.
+    async fn clear_host_key(&self, app_name: &str) -> Result<bool, StoreError>;
+
+    /// Starts a recording.
+    async fn create_recording(&self, recording: NewRecording) -> Result<(), StoreError>;
+    /// Marks a recording ended with its final size.
+    async fn finish_recording(
+        &self,
+        id: &str,
+        ended_at: UnixTime,
+        size_bytes: i64,
+    ) -> Result<(), StoreError>;
+    /// Recordings, newest first.
+    async fn list_recordings(&self, limit: i64) -> Result<Vec<Recording>, StoreError>;
+    /// One recording.
+    async fn recording(&self, id: &str) -> Result<Option<Recording>, StoreError>;
 
     /// Deletes Sessions, setup tokens and login attempts that can no longer be used.
     async fn purge_expired(&self, now: UnixTime, idle_cutoff: UnixTime) -> Result<u64, StoreError>;

@@ -9,8 +9,8 @@ use sqlx::{Row, SqlitePool};
 
 use super::{
     App, AuditRecord, CliGrant, Connector, LoginAttempt, NewApp, NewAuditEvent, NewLocalUser,
-    NewSession, OidcIdentity, ServiceToken, SessionRecord, SetupOutcome, Store, StoreError,
-    UnixTime, User,
+    NewRecording, NewSession, OidcIdentity, Recording, ServiceToken, SessionRecord, SetupOutcome,
+    Store, StoreError, UnixTime, User,
 };
 use protocol::api::{AppKind, Decision};
 
@@ -131,7 +131,7 @@ const CONNECTOR_COLUMNS: &str = "id, name, created_at, rotated_at, revoked_at";
 macro_rules! app_select {
     () => {
         "SELECT a.id, a.name, a.kind, a.connector_id, c.name AS connector_name, a.service_url, \
-         a.session_duration_seconds, a.allow_json, a.created_at FROM apps a \
+         a.session_duration_seconds, a.allow_json, a.ssh_json, a.host_key, a.created_at FROM apps a \
          JOIN connectors c ON c.id = a.connector_id"
     };
 }
@@ -149,6 +149,7 @@ fn connector_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Connector, StoreE
 fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<App, StoreError> {
     let kind: String = row.try_get("kind")?;
     let allow_json: String = row.try_get("allow_json")?;
+    let ssh_json: Option<String> = row.try_get("ssh_json")?;
     Ok(App {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -160,8 +161,44 @@ fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<App, StoreError> {
         session_duration_seconds: row.try_get("session_duration_seconds")?,
         allow: serde_json::from_str(&allow_json)
             .map_err(|error| StoreError::Corrupt(format!("allow_json: {error}")))?,
+        ssh: ssh_json
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|error| StoreError::Corrupt(format!("ssh_json: {error}")))?,
+        host_key: row.try_get("host_key")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+fn ssh_json(app: &NewApp) -> Result<Option<String>, StoreError> {
+    app.ssh
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|error| StoreError::Corrupt(error.to_string()))
+}
+
+fn recording_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Recording, StoreError> {
+    Ok(Recording {
+        started: NewRecording {
+            id: row.try_get("id")?,
+            app_name: row.try_get("app_name")?,
+            actor: row.try_get("actor")?,
+            principal: row.try_get("principal")?,
+            file_name: row.try_get("file_name")?,
+            input_recorded: row.try_get("input_recorded")?,
+            started_at: row.try_get("started_at")?,
+        },
+        ended_at: row.try_get("ended_at")?,
+        size_bytes: row.try_get("size_bytes")?,
+    })
+}
+
+macro_rules! recording_select {
+    () => {
+        "SELECT id, app_name, actor, principal, file_name, input_recorded, started_at, \
+         ended_at, size_bytes FROM recordings"
+    };
 }
 
 fn decision_str(decision: Decision) -> &'static str {
@@ -283,12 +320,15 @@ impl Store for SqliteStore {
     ) -> Result<User, StoreError> {
         let groups_json = serde_json::to_string(&identity.groups)
             .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let claims_json = serde_json::to_string(&identity.claims)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
         sqlx::query(
             "INSERT INTO users (id, source, subject, username, name, email, groups_json, role, \
-             created_at, last_sign_in_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             created_at, last_sign_in_at, claims_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (source, subject) DO UPDATE SET username = excluded.username, \
              name = excluded.name, email = excluded.email, groups_json = excluded.groups_json, \
-             role = excluded.role, last_sign_in_at = excluded.last_sign_in_at",
+             role = excluded.role, last_sign_in_at = excluded.last_sign_in_at, \
+             claims_json = excluded.claims_json",
         )
         .bind(new_user_id())
         .bind(&identity.provider)
@@ -300,6 +340,7 @@ impl Store for SqliteStore {
         .bind(identity.role.as_str())
         .bind(now)
         .bind(now)
+        .bind(&claims_json)
         .execute(&self.pool)
         .await?;
         let row = sqlx::query(concat!(
@@ -427,6 +468,14 @@ impl Store for SqliteStore {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let row = sqlx::query(concat!(session_select!(), " WHERE s.token_hash = ?"))
             .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn session_by_id(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(concat!(session_select!(), " WHERE s.id = ?"))
+            .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(session_from_row).transpose()
@@ -581,8 +630,8 @@ impl Store for SqliteStore {
             .map_err(|error| StoreError::Corrupt(error.to_string()))?;
         let result = sqlx::query(
             "INSERT INTO apps (id, name, kind, connector_id, service_url, \
-             session_duration_seconds, allow_json, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             session_duration_seconds, allow_json, ssh_json, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(new_user_id())
         .bind(&app.name)
@@ -591,6 +640,7 @@ impl Store for SqliteStore {
         .bind(&app.service_url)
         .bind(app.session_duration_seconds)
         .bind(&allow_json)
+        .bind(ssh_json(&app)?)
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -617,7 +667,8 @@ impl Store for SqliteStore {
             .map_err(|error| StoreError::Corrupt(error.to_string()))?;
         let result = sqlx::query(
             "UPDATE apps SET name = ?, kind = ?, connector_id = ?, service_url = ?, \
-             session_duration_seconds = ?, allow_json = ?, updated_at = ? WHERE name = ?",
+             session_duration_seconds = ?, allow_json = ?, ssh_json = ?, updated_at = ?, \
+             host_key = CASE WHEN service_url = ? THEN host_key ELSE NULL END WHERE name = ?",
         )
         .bind(&app.name)
         .bind(app.kind.as_str())
@@ -625,7 +676,9 @@ impl Store for SqliteStore {
         .bind(&app.service_url)
         .bind(app.session_duration_seconds)
         .bind(&allow_json)
+        .bind(ssh_json(&app)?)
         .bind(now)
+        .bind(&app.service_url)
         .bind(name)
         .execute(&self.pool)
         .await;
@@ -833,6 +886,91 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_claims(
+        &self,
+        user_id: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+        let json: Option<String> = sqlx::query_scalar("SELECT claims_json FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match json {
+            None => Ok(serde_json::Map::new()),
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|error| StoreError::Corrupt(format!("claims_json: {error}"))),
+        }
+    }
+
+    async fn pin_host_key(&self, app_id: &str, host_key: &str) -> Result<bool, StoreError> {
+        let pinned = sqlx::query("UPDATE apps SET host_key = ? WHERE id = ? AND host_key IS NULL")
+            .bind(host_key)
+            .bind(app_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(pinned == 1)
+    }
+
+    async fn clear_host_key(&self, app_name: &str) -> Result<bool, StoreError> {
+        let found = sqlx::query("UPDATE apps SET host_key = NULL WHERE name = ?")
+            .bind(app_name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(found == 1)
+    }
+
+    async fn create_recording(&self, recording: NewRecording) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO recordings (id, app_name, actor, principal, file_name, input_recorded, \
+             started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&recording.id)
+        .bind(&recording.app_name)
+        .bind(&recording.actor)
+        .bind(&recording.principal)
+        .bind(&recording.file_name)
+        .bind(recording.input_recorded)
+        .bind(recording.started_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_recording(
+        &self,
+        id: &str,
+        ended_at: UnixTime,
+        size_bytes: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE recordings SET ended_at = ?, size_bytes = ? WHERE id = ?")
+            .bind(ended_at)
+            .bind(size_bytes)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_recordings(&self, limit: i64) -> Result<Vec<Recording>, StoreError> {
+        let rows = sqlx::query(concat!(
+            recording_select!(),
+            " ORDER BY started_at DESC, id LIMIT ?"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(recording_from_row).collect()
+    }
+
+    async fn recording(&self, id: &str) -> Result<Option<Recording>, StoreError> {
+        let row = sqlx::query(concat!(recording_select!(), " WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(recording_from_row).transpose()
     }
 
     async fn purge_expired(&self, now: UnixTime, idle_cutoff: UnixTime) -> Result<u64, StoreError> {

@@ -7,6 +7,7 @@
 //! dropped from the rotation and the next is tried, so a dead Replica costs at most a retry.
 
 pub mod endpoint;
+mod io;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
