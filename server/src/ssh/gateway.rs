@@ -629,7 +629,7 @@ impl Shell {
                             };
                             return ended(close_code::EXITED, reason);
                         }
-                        Some(_) => {}
+                        Some(other) => tracing::debug!(?other, "terminal channel message"),
                     }
                 }
                 _ = check.tick() => {
