@@ -1,5 +1,5 @@
-//! `postern access tcp|rdp|ssh` and `postern ssh-config`: local connections (or stdin and
-//! stdout) carried as Streams through the server to an App.
+//! `postern access tcp|rdp|ssh`: local connections (or stdin and stdout) carried as Streams
+//! through the server to an App.
 //!
 //! Each local connection is one HTTP/2 request on the shared [`Upstream`]. The request body is
 //! fed only after the server answers `200` (the Connector reached the origin), so a refusal
@@ -17,8 +17,7 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::credentials::TokenCache;
-use crate::login::login;
+use crate::sign_in::SignIn;
 use crate::upstream::{Credentials, PipeBody, RequestError, Upstream};
 
 /// Size of each read from the local side.
@@ -45,12 +44,8 @@ impl http_body::Body for ChannelBody {
 
 /// Reaching one App.
 pub struct Access {
-    upstream: Arc<Upstream>,
+    sign_in: SignIn,
     app: String,
-    explicit: Option<Credentials>,
-    no_browser: bool,
-    /// One browser sign-in at a time; other connections wait for it instead of failing.
-    sign_in: tokio::sync::Mutex<()>,
 }
 
 impl Access {
@@ -62,69 +57,30 @@ impl Access {
         no_browser: bool,
     ) -> Access {
         Access {
-            upstream,
+            sign_in: SignIn::new(upstream, explicit, no_browser, "the connection"),
             app,
-            explicit,
-            no_browser,
-            sign_in: tokio::sync::Mutex::new(()),
         }
-    }
-
-    async fn credentials(&self, stale: Option<&str>) -> anyhow::Result<Credentials> {
-        if let Some(explicit) = &self.explicit {
-            return Ok(explicit.clone());
-        }
-        let _one_at_a_time = self.sign_in.lock().await;
-        let cache = TokenCache::open()?;
-        if let Some(cached) = cache.get(self.upstream.server()) {
-            // Another connection may have signed in while this one waited for the lock.
-            if Some(cached.token.as_str()) != stale {
-                return Ok(Credentials::Session(cached.token));
-            }
-            cache.remove(self.upstream.server())?;
-        }
-        if self.explicit.is_none() && stale.is_none() {
-            eprintln!(
-                "postern: not signed in to {}; signing in now (the connection waits)",
-                self.upstream.server()
-            );
-        }
-        let token = login(&self.upstream, self.no_browser).await?;
-        Ok(Credentials::Session(token.token))
     }
 
     /// Opens a Stream; returns the sender for local-to-origin bytes and the origin's bytes.
     async fn open(&self) -> anyhow::Result<(mpsc::Sender<Bytes>, hyper::body::Incoming)> {
-        let mut credentials = self.credentials(None).await?;
-        let mut signed_in_again = false;
-        loop {
-            let (sender, receiver) = mpsc::channel(CHANNEL_CHUNKS);
-            let body: PipeBody = ChannelBody(receiver).boxed();
-            let request = self
-                .upstream
-                .request(
-                    http::Method::POST,
-                    &protocol::gateway::tcp_path(&self.app),
-                    Some(&credentials),
-                )
-                .body(body)
-                .context("build request")?;
-            match self.upstream.send(request).await {
-                Ok(response) => return Ok((sender, response.into_body())),
-                Err(RequestError::Refused { status: 401, .. })
-                    if !signed_in_again && matches!(credentials, Credentials::Session(_)) =>
-                {
-                    // The cached token expired or was revoked: sign in again, once.
-                    let Credentials::Session(stale) = &credentials else {
-                        unreachable!()
-                    };
-                    let stale = stale.clone();
-                    credentials = self.credentials(Some(&stale)).await?;
-                    signed_in_again = true;
+        let upstream = self.sign_in.upstream();
+        let path = protocol::gateway::tcp_path(&self.app);
+        self.sign_in
+            .send(|credentials| {
+                let path = &path;
+                async move {
+                    let (sender, receiver) = mpsc::channel(CHANNEL_CHUNKS);
+                    let body: PipeBody = ChannelBody(receiver).boxed();
+                    let request = upstream
+                        .request(http::Method::POST, path, Some(&credentials))
+                        .body(body)
+                        .map_err(|error| RequestError::Unreachable(error.to_string()))?;
+                    let response = upstream.send(request).await?;
+                    Ok((sender, response.into_body()))
                 }
-                Err(error) => return Err(error.into()),
-            }
-        }
+            })
+            .await
     }
 
     /// Carries one local connection until both directions end.

@@ -1,4 +1,4 @@
-//! The client commands: `login`, `logout`, `access tcp|rdp|ssh` and `ssh-config`.
+//! The client commands: `login`, `logout` and `access tcp|rdp|ssh`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,10 +17,10 @@ use crate::upstream::{Credentials, Upstream};
 pub struct ServerArgs {
     /// The Postern server, such as https://postern.example.com.
     #[arg(long, env = "POSTERN_SERVER", value_name = "URL")]
-    server: Url,
+    pub server: Url,
     /// PEM file of a CA (or the server's own self-signed certificate) to trust.
     #[arg(long, env = "POSTERN_CA", value_name = "FILE")]
-    ca: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
 }
 
 /// How to sign in for `access`.
@@ -87,7 +87,8 @@ pub enum AccessCommand {
     },
 }
 
-fn upstream(server: &ServerArgs) -> anyhow::Result<Arc<Upstream>> {
+/// The connection to the server `server` names.
+pub fn upstream(server: &ServerArgs) -> anyhow::Result<Arc<Upstream>> {
     Ok(Arc::new(Upstream::new(
         &server.server,
         server.ca.as_deref(),
@@ -195,78 +196,4 @@ pub fn logout(server: ServerArgs) -> anyhow::Result<()> {
         eprintln!("Signed out of {}.", server.server);
         Ok(())
     })
-}
-
-/// Runs `postern ssh-config`: prints `ssh_config` blocks for one App or every SSH App the
-/// signed-in user may reach.
-pub fn ssh_config(server: ServerArgs, app: Option<String>) -> anyhow::Result<()> {
-    let runtime = crate::runtime()?;
-    let apps = match app {
-        Some(app) => vec![app],
-        None => runtime.block_on(async {
-            let cache = TokenCache::open()?;
-            let cached = cache.get(&server.server).with_context(|| {
-                format!(
-                    "not signed in to {}: run `postern login --server {}` or pass --app",
-                    server.server, server.server
-                )
-            })?;
-            let upstream = upstream(&server)?;
-            let apps: Vec<protocol::api::UserApp> = upstream
-                .get_json("/api/apps", Some(&Credentials::Session(cached.token)))
-                .await?;
-            anyhow::Ok(
-                apps.into_iter()
-                    .filter(|app| app.kind == protocol::api::AppKind::Ssh)
-                    .map(|app| app.name)
-                    .collect(),
-            )
-        })?,
-    };
-    let executable = std::env::current_exe()
-        .map(|path| path.display().to_string())
-        .unwrap_or_else(|_| "postern".to_owned());
-    let ca = server
-        .ca
-        .as_ref()
-        .map(|ca| format!(" --ca {}", ca.display()))
-        .unwrap_or_default();
-    print!(
-        "{}",
-        ssh_config_text(
-            &executable,
-            server.server.as_str().trim_end_matches('/'),
-            &ca,
-            &apps
-        )
-    );
-    Ok(())
-}
-
-/// The `ssh_config` text for `apps`.
-fn ssh_config_text(executable: &str, server: &str, ca: &str, apps: &[String]) -> String {
-    let mut text = format!("# Postern: SSH Apps on {server}\n");
-    for app in apps {
-        text.push_str(&format!(
-            "Host {app}\n  HostName {app}\n  ProxyCommand {executable} access ssh --server {server}{ca} --app %n\n\n"
-        ));
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ssh_config_blocks() {
-        let text = ssh_config_text(
-            "/usr/bin/postern",
-            "https://p.example",
-            " --ca /c.pem",
-            &["web1".into(), "db".into()],
-        );
-        assert!(text.contains("Host web1\n  HostName web1\n  ProxyCommand /usr/bin/postern access ssh --server https://p.example --ca /c.pem --app %n\n"));
-        assert!(text.contains("Host db\n"));
-    }
 }

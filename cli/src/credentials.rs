@@ -1,10 +1,11 @@
 //! The CLI's token cache: one token per server, in the user's config directory, readable by
-//! the user only (directory 0700, file 0600), written atomically.
+//! the user only (directory 0700, file 0600), written atomically; and the config directory
+//! itself, which the SSH keys of `ssh-cert` share.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -30,21 +31,52 @@ pub fn server_key(server: &url::Url) -> String {
     server.origin().ascii_serialization()
 }
 
+/// The CLI's configuration directory: `$POSTERN_CONFIG_DIR`, `$XDG_CONFIG_HOME/postern` or
+/// `~/.config/postern`.
+pub fn config_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("POSTERN_CONFIG_DIR") {
+        Ok(PathBuf::from(dir))
+    } else if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|dir| !dir.is_empty()) {
+        Ok(PathBuf::from(dir).join("postern"))
+    } else {
+        let home = std::env::var_os("HOME").context("HOME is not set; set POSTERN_CONFIG_DIR")?;
+        Ok(PathBuf::from(home).join(".config/postern"))
+    }
+}
+
+/// Creates `dir` and its missing parents, readable by the user only.
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file renamed over it), mode 0600.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .context("a file path has no file name")?
+        .to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
 impl TokenCache {
-    /// The cache in `$POSTERN_CONFIG_DIR`, `$XDG_CONFIG_HOME/postern` or `~/.config/postern`.
+    /// The cache in [`config_dir`].
     pub fn open() -> anyhow::Result<TokenCache> {
-        let dir = if let Some(dir) = std::env::var_os("POSTERN_CONFIG_DIR") {
-            PathBuf::from(dir)
-        } else if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|dir| !dir.is_empty())
-        {
-            PathBuf::from(dir).join("postern")
-        } else {
-            let home =
-                std::env::var_os("HOME").context("HOME is not set; set POSTERN_CONFIG_DIR")?;
-            PathBuf::from(home).join(".config/postern")
-        };
         Ok(TokenCache {
-            path: dir.join("credentials.json"),
+            path: config_dir()?.join("credentials.json"),
         })
     }
 
@@ -57,24 +89,8 @@ impl TokenCache {
 
     fn write_all(&self, tokens: &BTreeMap<String, CachedToken>) -> anyhow::Result<()> {
         let dir = self.path.parent().context("cache path has no directory")?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let temporary = self.path.with_extension("json.tmp");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temporary)
-            .with_context(|| format!("cannot write {}", temporary.display()))?;
-        file.write_all(&serde_json::to_vec_pretty(tokens)?)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &self.path)
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
-        Ok(())
+        create_private_dir(dir)?;
+        write_private_file(&self.path, &serde_json::to_vec_pretty(tokens)?)
     }
 
     /// The token for `server`, if cached.
@@ -100,7 +116,7 @@ impl TokenCache {
     }
 
     /// Where the cache lives.
-    pub fn path(&self) -> &std::path::Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 }

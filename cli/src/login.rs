@@ -74,7 +74,11 @@ pub async fn login(upstream: &Upstream, no_browser: bool) -> anyhow::Result<Cach
             .read_line(&mut line)
             .await
             .context("read the code")?;
-        line.trim().to_owned()
+        let code = line.trim().to_owned();
+        if code.is_empty() {
+            bail!("no sign-in code was entered");
+        }
+        code
     } else {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

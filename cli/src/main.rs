@@ -8,6 +8,9 @@ mod access_cmd;
 mod connector_cmd;
 mod credentials;
 mod login;
+mod sign_in;
+mod ssh_cert;
+mod ssh_config;
 mod upstream;
 
 use std::process::ExitCode;
@@ -54,6 +57,28 @@ enum Command {
         /// Only this App (otherwise every SSH App you may reach).
         #[arg(long)]
         app: Option<String>,
+        /// Log in with short-lived certificates from the server's SSH CA, which
+        /// `postern ssh-cert` renews before each connection (signs in first if needed).
+        #[arg(long)]
+        short_lived_cert: bool,
+    },
+    /// Get a short-lived SSH certificate for an App (reusing the cached one while it has more
+    /// than a minute left), for a key pair kept in the config directory.
+    SshCert {
+        #[command(flatten)]
+        server: access_cmd::ServerArgs,
+        /// The SSH App.
+        #[arg(long)]
+        app: String,
+        /// The remote user to log in as; needed when you may use several.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Print nothing on success (for ssh_config's `Match exec`); errors still go to stderr.
+        #[arg(long)]
+        quiet: bool,
+        /// Print the sign-in link and read the code instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
     },
 }
 
@@ -73,7 +98,18 @@ fn main() -> ExitCode {
         Command::Login { server, no_browser } => access_cmd::login(server, no_browser),
         Command::Logout { server } => access_cmd::logout(server),
         Command::Access(command) => access_cmd::access(command),
-        Command::SshConfig { server, app } => access_cmd::ssh_config(server, app),
+        Command::SshConfig {
+            server,
+            app,
+            short_lived_cert,
+        } => ssh_config::run(server, app, short_lived_cert),
+        Command::SshCert {
+            server,
+            app,
+            principal,
+            quiet,
+            no_browser,
+        } => ssh_cert::run(server, &app, principal.as_deref(), quiet, no_browser),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

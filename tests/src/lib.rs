@@ -13,7 +13,9 @@ pub mod postern;
 pub mod process;
 pub mod rdp;
 pub mod server;
+pub mod ssh_fixture;
 pub mod sshd;
+pub mod terminal;
 
 /// The workspace root, for peer scripts and the built web app.
 pub fn workspace_root() -> std::path::PathBuf {

@@ -46,6 +46,7 @@ async fn oidc_sign_in_ends_on_the_launcher_with_name_and_groups() {
                 groups,
                 ..Default::default()
             },
+            ssh: None,
         };
         server::provision::create_app(store, "test", request, now)
             .await

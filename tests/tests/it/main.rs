@@ -11,4 +11,7 @@ mod local;
 mod oidc;
 mod provision;
 mod rdp;
+mod ssh_browser;
+mod ssh_gateway;
+mod ssh_native;
 mod tunnel;

@@ -20,6 +20,7 @@ fn app_request(name: &str, connector: &str, url: &str) -> AppRequest {
             emails: vec!["ada@example.test".into()],
             ..AllowList::default()
         },
+        ssh: None,
     }
 }
 
@@ -102,6 +103,29 @@ async fn admin_api_provisions_connectors_apps_and_service_tokens() {
                     ..AllowList::default()
                 },
                 ..app_request("nope", "office", "tcp://h:1")
+            },
+            400,
+        ),
+        // SSH settings only for SSH apps, and only safe principal names.
+        (
+            AppRequest {
+                ssh: Some(protocol::ssh::SshSettings::default()),
+                ..app_request("nope", "office", "tcp://h:1")
+            },
+            400,
+        ),
+        (
+            AppRequest {
+                ssh: Some(protocol::ssh::SshSettings {
+                    principals: protocol::ssh::PrincipalSource::List {
+                        principals: vec![protocol::ssh::PrincipalRule {
+                            name: "-oProxyCommand=x".into(),
+                            allow: None,
+                        }],
+                    },
+                    record_input: false,
+                }),
+                ..app_request("nope", "office", "ssh://h:22")
             },
             400,
         ),

@@ -41,6 +41,7 @@ async fn xfreerdp_reaches_the_shadow_server_with_nla_and_xrdp_with_tls() {
             service_url: format!("rdp://127.0.0.1:{port}"),
             session_duration_seconds: None,
             allow: AllowList::default(),
+            ssh: None,
         };
         assert_eq!(
             admin

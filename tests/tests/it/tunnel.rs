@@ -46,6 +46,7 @@ async fn create_app(admin: &TestClient, name: &str, kind: AppKind, url: &str) {
             emails: vec!["someone@example.test".into()],
             ..AllowList::default()
         },
+        ssh: None,
     };
     let response = admin.post_json("/api/admin/apps", &request).await.unwrap();
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
@@ -480,6 +481,7 @@ async fn login_through_the_browser_then_access_holds_the_first_connection_while_
             email_domains: vec!["example.test".into()],
             ..AllowList::default()
         },
+        ssh: None,
     };
     assert_eq!(
         admin

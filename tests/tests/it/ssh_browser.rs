@@ -1,0 +1,317 @@
+//! Browser SSH as a person uses it: sign in through the identity provider, open the SSH App
+//! from the launcher, type, resize the window, paste, flood the terminal, and watch the
+//! recording as an admin. The origin's sshd trusts nothing but Postern's SSH CA.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use sha2::{Digest, Sha256};
+use tests::browser::Browser;
+use tests::idp::{ADA, Idp};
+use tests::postern::{self, Postern};
+use tests::process::wait_for;
+use tests::server::{Reserved, TestServer};
+use tests::sshd::{Sshd, ensure_unix_user};
+
+/// Everything a person needs: IdP, server, sshd with the CA, connector, an SSH App `box`.
+struct Stage {
+    idp: Idp,
+    server: TestServer,
+    sshd: Sshd,
+    connector: Postern,
+    browser: Browser,
+}
+
+impl Stage {
+    async fn start() -> Stage {
+        tests::init_logging();
+        let reserved = Reserved::bind().unwrap();
+        let idp = Idp::start(&[reserved.callback_uri("test")], &[ADA], false)
+            .await
+            .unwrap();
+        let provider = idp.provider_config("test");
+        let server = TestServer::start_with(reserved, |config| config.oidc = vec![provider])
+            .await
+            .unwrap();
+        // ADA's email is ada@example.test: the principal is `ada`.
+        ensure_unix_user("ada").unwrap();
+        let ca = std::fs::read_to_string(server.data_dir().join("ssh/ca_ed25519.pub")).unwrap();
+        let sshd = Sshd::start_with_ca(&ca, "ada").await.unwrap();
+        let store = server.store().as_ref();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let token = server::provision::create_connector(store, "test", "office", now)
+            .await
+            .unwrap();
+        let request = protocol::api::AppRequest {
+            name: "box".into(),
+            kind: protocol::api::AppKind::Ssh,
+            connector: "office".into(),
+            service_url: format!("ssh://127.0.0.1:{}", sshd.port),
+            session_duration_seconds: None,
+            allow: protocol::api::AllowList {
+                groups: vec!["engineering".into()],
+                ..Default::default()
+            },
+            ssh: None,
+        };
+        server::provision::create_app(store, "test", request, now)
+            .await
+            .unwrap();
+        let connector = postern::connector(
+            &server,
+            &token.token,
+            &format!("127.0.0.1:{}", sshd.port),
+            1,
+        )
+        .unwrap();
+        // A local admin watches for the connector's link.
+        let admin = server
+            .first_admin("root", "correct horse battery staple")
+            .await
+            .unwrap();
+        admin.wait_for_connector_links(1).await.unwrap();
+        let browser = Browser::start().await.unwrap();
+        Stage {
+            idp,
+            server,
+            sshd,
+            connector,
+            browser,
+        }
+    }
+
+    async fn sign_in(&self) -> anyhow::Result<()> {
+        let browser = &self.browser;
+        browser.goto(&self.server.url("/login")).await?;
+        browser.click("a[data-provider=\"test\"]").await?;
+        browser.fill("input[name=\"login\"]", ADA.login).await?;
+        browser
+            .fill("input[name=\"password\"]", ADA.password)
+            .await?;
+        browser.click("button[type=\"submit\"]").await?;
+        browser
+            .wait_for_text("[data-testid=\"user-name\"]", "Ada Lovelace")
+            .await?;
+        Ok(())
+    }
+
+    /// Opens the terminal from the launcher's card and waits until it is connected.
+    async fn open_terminal(&self) -> anyhow::Result<()> {
+        let browser = &self.browser;
+        browser
+            .click("[data-testid=\"app-card\"][data-app=\"box\"] a[href=\"/ssh/box\"]")
+            .await?;
+        browser.find("[data-state=\"connected\"]").await?;
+        Ok(())
+    }
+
+    /// The terminal's whole buffer (scrollback and screen) as text, one line per row.
+    async fn screen(&self) -> anyhow::Result<String> {
+        let text = self
+            .browser
+            .client
+            .execute(
+                "const b = window.posternTerminal.buffer.active; const lines = []; \
+                 for (let i = 0; i < b.length; i++) { \
+                   const line = b.getLine(i); if (line) lines.push(line.translateToString(true)); } \
+                 return lines.join('\\n');",
+                vec![],
+            )
+            .await?;
+        Ok(text.as_str().unwrap_or_default().to_owned())
+    }
+
+    async fn wait_for_screen(&self, needle: &str, limit: Duration) -> anyhow::Result<String> {
+        let found = wait_for(&format!("{needle:?} in the terminal"), limit, || async {
+            self.screen()
+                .await
+                .ok()
+                .filter(|screen| screen.contains(needle))
+        })
+        .await;
+        match found {
+            Ok(screen) => Ok(screen),
+            Err(error) => {
+                let screen = self.screen().await.unwrap_or_default();
+                let tail: String = screen.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+                Err(error.context(format!("the terminal's last lines (newest first):\n{tail}")))
+            }
+        }
+    }
+
+    /// Types `text` into the terminal as keystrokes.
+    async fn type_keys(&self, text: &str) -> anyhow::Result<()> {
+        let input = self
+            .browser
+            .client
+            .find(Locator::Css(".xterm-helper-textarea"))
+            .await?;
+        input.send_keys(text).await?;
+        Ok(())
+    }
+
+    async fn js_number(&self, script: &str) -> anyhow::Result<u64> {
+        let value = self.browser.client.execute(script, vec![]).await?;
+        value
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("{script} gave {value}"))
+    }
+
+    async fn stop(self) {
+        self.browser.close().await;
+        self.connector.kill().await;
+        self.sshd.stop().await;
+        let _ = self.server.stop().await;
+        self.idp.stop().await;
+    }
+}
+
+/// WebDriver's Enter key.
+const ENTER: &str = "\u{E007}";
+
+async fn or_screenshot(stage: &Stage, name: &str, result: anyhow::Result<()>) {
+    if let Err(error) = result {
+        let shot = stage.browser.screenshot(name).await;
+        panic!("{error:#}\nscreenshot: {shot:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_person_types_resizes_pastes_and_an_admin_replays_the_recording() {
+    let stage = Stage::start().await;
+    let result = async {
+        stage.sign_in().await?;
+        stage.open_terminal().await?;
+        stage.type_keys(&format!("echo $((6*7)){ENTER}")).await?;
+        // The command line shows `6*7`; only the shell's answer is a line of its own.
+        wait_for("42 on its own line", Duration::from_secs(20), || async {
+            stage
+                .screen()
+                .await
+                .ok()
+                .filter(|screen| screen.lines().any(|line| line.trim() == "42"))
+        })
+        .await?;
+
+        // A smaller window: the terminal refits and the remote PTY follows.
+        stage.browser.client.set_window_size(900, 600).await?;
+        let size = wait_for("the terminal to refit", Duration::from_secs(10), || async {
+            let cols = stage
+                .js_number("return window.posternTerminal.cols")
+                .await
+                .ok()?;
+            let rows = stage
+                .js_number("return window.posternTerminal.rows")
+                .await
+                .ok()?;
+            Some((cols, rows)).filter(|(cols, _)| *cols < 110)
+        })
+        .await?;
+        // Let the resize message land before asking.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stage.type_keys(&format!("stty size{ENTER}")).await?;
+        stage
+            .wait_for_screen(&format!("{} {}", size.1, size.0), Duration::from_secs(20))
+            .await?;
+
+        // A 10 kB pasted line arrives intact (read raw: longer than the tty's line buffer).
+        let line: String = (0..10_000)
+            .map(|i| char::from(b'a' + u8::try_from(i % 26).unwrap_or(0)))
+            .collect();
+        let digest: String = Sha256::digest(line.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        stage
+            .type_keys(&format!(
+                "stty -icanon; head -c 10000 | sha256sum; stty icanon{ENTER}"
+            ))
+            .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stage
+            .browser
+            .client
+            .execute(
+                "window.posternTerminal.paste(arguments[0]);",
+                vec![serde_json::Value::String(line)],
+            )
+            .await?;
+        stage
+            .wait_for_screen(&digest, Duration::from_secs(20))
+            .await?;
+        stage.type_keys(&format!("exit{ENTER}")).await?;
+        stage
+            .browser
+            .find("[data-state=\"closed\"][data-close-code=\"exited\"]")
+            .await?;
+
+        // The admin plays the recording back and sees the answer.
+        stage
+            .browser
+            .goto(&stage.server.url("/admin/recordings"))
+            .await?;
+        stage
+            .browser
+            .click("[data-testid=\"recording-row\"] a")
+            .await?;
+        stage.browser.find(".ap-player").await?;
+        // Jump to the end of the recording, where the whole session is on screen.
+        wait_for("the player to show 42", Duration::from_secs(30), || async {
+            let _ = stage
+                .browser
+                .client
+                .execute(
+                    "if (window.posternPlayer) { const d = window.posternPlayer.getDuration(); \
+                     if (d) window.posternPlayer.seek(d); }",
+                    vec![],
+                )
+                .await;
+            let text = stage
+                .browser
+                .client
+                .find(Locator::Css(".ap-player"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.lines().any(|line| line.trim() == "42").then_some(())
+        })
+        .await?;
+        Ok(())
+    }
+    .await;
+    or_screenshot(&stage, "ssh-terminal", result).await;
+    stage.stop().await;
+}
+
+#[tokio::test]
+async fn fifty_megabytes_of_output_render_to_completion() {
+    let stage = Stage::start().await;
+    let result = async {
+        stage.sign_in().await?;
+        stage.open_terminal().await?;
+        stage
+            .type_keys(&format!(
+                "head -c 50M /dev/urandom | base64; echo FLOOD-$((40+2))-DONE{ENTER}"
+            ))
+            .await?;
+        stage
+            .wait_for_screen("FLOOD-42-DONE", Duration::from_secs(300))
+            .await?;
+        // Still interactive afterwards.
+        stage.type_keys(&format!("echo $((6*7)){ENTER}")).await?;
+        wait_for("42 after the flood", Duration::from_secs(20), || async {
+            stage
+                .screen()
+                .await
+                .ok()
+                .filter(|screen| screen.lines().any(|line| line.trim() == "42"))
+        })
+        .await?;
+        Ok(())
+    }
+    .await;
+    or_screenshot(&stage, "ssh-flood", result).await;
+    stage.stop().await;
+}
