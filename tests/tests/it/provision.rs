@@ -865,3 +865,138 @@ async fn an_expired_token_is_refused_at_the_gateway_and_audited() {
         && record.event.decision == Some(protocol::api::Decision::Deny)
         && record.event.reason.contains("expired")));
 }
+
+#[tokio::test]
+async fn admin_cli_sets_ssh_principals_prints_the_ca_and_unpins_host_keys() {
+    let server = TestServer::start().await.unwrap();
+    let dir = server.data_dir();
+    let (ok, _, _) = admin_cli(dir, &["connector", "create", "office"]).await;
+    assert!(ok);
+    let (ok, app, stderr) = admin_cli(
+        dir,
+        &[
+            "app",
+            "create",
+            "shell",
+            "--kind",
+            "ssh",
+            "--connector",
+            "office",
+            "--url",
+            "ssh://127.0.0.1:22",
+            "--allow-domain",
+            "example.test",
+            "--principal",
+            "deploy",
+            "--principal",
+            "root=group:admins,email:ada@example.test",
+            "--record-input",
+        ],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    assert_eq!(app["ssh"]["principals"]["source"], "list");
+    assert_eq!(app["ssh"]["principals"]["principals"][0]["name"], "deploy");
+    assert!(app["ssh"]["principals"]["principals"][0]["allow"].is_null());
+    assert_eq!(
+        app["ssh"]["principals"]["principals"][1]["allow"]["groups"][0],
+        "admins"
+    );
+    assert_eq!(app["ssh"]["record_input"], true);
+    // A TCP app has no SSH settings to show.
+    let (ok, tcp, _) = admin_cli(
+        dir,
+        &[
+            "app",
+            "create",
+            "db",
+            "--kind",
+            "tcp",
+            "--connector",
+            "office",
+            "--url",
+            "tcp://h:1",
+        ],
+    )
+    .await;
+    assert!(ok);
+    assert!(tcp.get("ssh").is_none());
+
+    for (args, words) in [
+        (
+            vec![
+                "app",
+                "update",
+                "shell",
+                "--kind",
+                "ssh",
+                "--connector",
+                "office",
+                "--url",
+                "ssh://h:22",
+                "--principal",
+                "root=team:x",
+            ],
+            "use group:NAME, email:ADDRESS or domain:DOMAIN",
+        ),
+        (
+            vec![
+                "app",
+                "update",
+                "shell",
+                "--kind",
+                "ssh",
+                "--connector",
+                "office",
+                "--url",
+                "ssh://h:22",
+                "--principal=-oProxyCommand",
+            ],
+            "not a valid principal",
+        ),
+        (
+            vec![
+                "app",
+                "update",
+                "db",
+                "--kind",
+                "tcp",
+                "--connector",
+                "office",
+                "--url",
+                "tcp://h:1",
+                "--principal-claim",
+                "unix",
+            ],
+            "only for apps of kind ssh",
+        ),
+        (
+            vec!["app", "unpin-host-key", "ghost"],
+            "no app is called ghost",
+        ),
+    ] {
+        let (ok, _, stderr) = admin_cli(dir, &args).await;
+        assert!(!ok, "{args:?}");
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+    }
+    // Unpinning an App that has no pin is harmless and audited.
+    let (ok, unpinned, stderr) = admin_cli(dir, &["app", "unpin-host-key", "shell"]).await;
+    assert!(ok, "{stderr}");
+    assert!(unpinned.get("host_key_fingerprint").is_none());
+
+    // The CA line for TrustedUserCAKeys: the same key the running server signs with.
+    let output = tokio::process::Command::new(server_binary())
+        .arg("ssh-ca")
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    let line = String::from_utf8(output.stdout).unwrap();
+    assert!(line.starts_with("ssh-ed25519 "), "{line}");
+    assert_eq!(
+        line,
+        std::fs::read_to_string(dir.join("ssh/ca_ed25519.pub")).unwrap()
+    );
+}
