@@ -164,3 +164,107 @@ async fn approval_needs_a_session_a_loopback_callback_and_a_well_formed_link() {
         .unwrap();
     assert_eq!(response.status(), 403);
 }
+
+/// Runs `postern login --no-browser` and returns it with the link it printed.
+async fn login_without_browser(
+    server: &TestServer,
+    config: &std::path::Path,
+) -> (tokio::process::Child, url::Url) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child =
+        tokio::process::Command::new(tests::process::workspace_binary("postern").unwrap())
+            .args(["login", "--no-browser", "--server", &server.origin, "--ca"])
+            .arg(&server.report.cert_path)
+            .env("POSTERN_CONFIG_DIR", config)
+            .env_remove("BROWSER")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let link = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if let Some(start) = line.find("https://") {
+                return url::Url::parse(line[start..].trim()).unwrap();
+            }
+        }
+        panic!("postern login exited without printing a link");
+    })
+    .await
+    .unwrap();
+    // Keep reading so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    (child, link)
+}
+
+#[tokio::test]
+async fn postern_login_without_a_browser_takes_the_pasted_code() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start().await.unwrap();
+    let browser = server.first_admin("root", PASSWORD).await.unwrap();
+    let config = tempfile::tempdir().unwrap();
+
+    let (mut child, link) = login_without_browser(&server, config.path()).await;
+    assert_eq!(link.path(), protocol::routes::CLI_AUTHORIZE);
+    let pairs: std::collections::HashMap<_, _> = link.query_pairs().into_owned().collect();
+    assert!(
+        !pairs.contains_key("callback"),
+        "no loopback callback without a browser"
+    );
+    // The person opens the link somewhere else, approves, and is shown a code to paste.
+    let approval: CliApproval = browser
+        .post_json(
+            "/api/cli/approve",
+            &CliApproveRequest {
+                challenge: pairs["challenge"].clone(),
+                state: pairs["state"].clone(),
+                callback: None,
+                hostname: pairs.get("hostname").cloned(),
+            },
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(approval.redirect.is_none());
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{}\n", approval.code).as_bytes())
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    let cache = config.path().join("credentials.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&cache).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        std::fs::read_to_string(&cache)
+            .unwrap()
+            .contains(&server.origin)
+    );
+    assert_eq!(
+        server.live_sessions().await.unwrap(),
+        2,
+        "the browser's and the CLI's"
+    );
+
+    // A wrong code fails with a message, caches nothing and makes no Session.
+    let other = tempfile::tempdir().unwrap();
+    let (mut child, _) = login_without_browser(&server, other.path()).await;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"not-the-code\n").await.unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!status.success());
+    assert!(!other.path().join("credentials.json").exists());
+    assert_eq!(server.live_sessions().await.unwrap(), 2);
+}
