@@ -338,11 +338,18 @@ async fn a_certificate_from_postern_logs_in_where_only_its_ca_is_trusted() {
         text(&output.stderr)
     );
 
-    // ssh-config --short-lived-cert: plain `ssh shell` renews the certificate through
-    // `Match exec` (here: there is none, so it must ask), and logs in as the one principal.
-    let output = laptop
-        .run(&["ssh-config", "--short-lived-cert", "--app", "shell"])
-        .await;
+    // Without --app, ssh-config covers every SSH App the person may reach.
+    let output = laptop.run(&["ssh-config"]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let plain = text(&output.stdout);
+    assert!(plain.contains("Host shell\n"), "{plain}");
+    assert!(plain.contains("access ssh"), "{plain}");
+    assert!(!plain.contains("CertificateFile"), "{plain}");
+
+    // ssh-config --short-lived-cert (every App, as above): plain `ssh shell` renews the
+    // certificate through `Match exec` (here: there is none, so it must ask), and logs in as
+    // the one principal.
+    let output = laptop.run(&["ssh-config", "--short-lived-cert"]).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     let config_text = text(&output.stdout);
     assert!(
