@@ -12,6 +12,7 @@ use protocol::api::{
     ServiceTokenSummary, SessionSummary, SetupRequest, SignInOptions, UserApp, UserSummary,
     error_code,
 };
+use protocol::ssh::{RecordingSummary, SshLogin, login_path, recording_cast_path};
 use serde::de::DeserializeOwned;
 
 // The API paths live here rather than in `protocol::routes`, which lists only the paths the
@@ -30,6 +31,7 @@ const ADMIN_CONNECTORS: &str = "/api/admin/connectors";
 const ADMIN_APPS: &str = "/api/admin/apps";
 const ADMIN_SERVICE_TOKENS: &str = "/api/admin/service-tokens";
 const ADMIN_AUDIT: &str = "/api/admin/audit";
+const ADMIN_RECORDINGS: &str = "/api/admin/recordings";
 const CLI_APPROVE: &str = "/api/cli/approve";
 
 /// How many Audit events one page of the audit log asks for.
@@ -125,6 +127,11 @@ pub async fn user_apps() -> Result<Vec<UserApp>, ApiError> {
     get(APPS).await
 }
 
+/// `GET /api/apps/{app}/ssh`: the principals the signed-in user may log in to `app` as.
+pub async fn ssh_login(app: &str) -> Result<SshLogin, ApiError> {
+    get(&login_path(&encode_path_segment(app))).await
+}
+
 /// `GET /api/admin/overview`.
 pub async fn overview() -> Result<Overview, ApiError> {
     get(ADMIN_OVERVIEW).await
@@ -203,6 +210,13 @@ pub async fn delete_app(name: &str) -> Result<(), ApiError> {
     expect_empty(Request::delete(&url).send().await).await
 }
 
+/// `DELETE /api/admin/apps/{name}/host-key`: forgets the pinned host key, so the next
+/// connection pins whatever key the origin presents.
+pub async fn forget_host_key(name: &str) -> Result<AppSummary, ApiError> {
+    let url = format!("{ADMIN_APPS}/{}/host-key", encode_path_segment(name));
+    expect_json(Request::delete(&url).send().await).await
+}
+
 /// `GET /api/admin/service-tokens`.
 pub async fn service_tokens() -> Result<Vec<ServiceTokenSummary>, ApiError> {
     get(ADMIN_SERVICE_TOKENS).await
@@ -232,6 +246,21 @@ fn audit_url(before: Option<i64>) -> String {
         Some(id) => format!("{ADMIN_AUDIT}?limit={AUDIT_PAGE_SIZE}&before={id}"),
         None => format!("{ADMIN_AUDIT}?limit={AUDIT_PAGE_SIZE}"),
     }
+}
+
+/// `GET /api/admin/recordings`: recorded terminal sessions, newest first.
+pub async fn recordings() -> Result<Vec<RecordingSummary>, ApiError> {
+    get(ADMIN_RECORDINGS).await
+}
+
+/// `GET /api/admin/recordings/{id}`.
+pub async fn recording(id: &str) -> Result<RecordingSummary, ApiError> {
+    get(&format!("{ADMIN_RECORDINGS}/{}", encode_path_segment(id))).await
+}
+
+/// Where the asciicast file of recording `id` downloads from; the player fetches it too.
+pub fn recording_cast_url(id: &str) -> String {
+    recording_cast_path(&encode_path_segment(id))
 }
 
 /// `POST /api/cli/approve`: lets a waiting CLI act as the signed-in user.

@@ -1,18 +1,20 @@
-//! The router: maps each path in `protocol::routes::CLIENT_ROUTES` to its page.
+//! The router: maps each path in `protocol::routes::CLIENT_ROUTES`, and each parameterised
+//! page of `CLIENT_ROUTE_PREFIXES`, to its page.
 
 use leptos::prelude::*;
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::pages::admin::{
-    AdminApps, AdminAudit, AdminConnectors, AdminOverview, AdminProviders, AdminServiceTokens,
-    AdminSessions, AdminShell, AdminUsers,
+    AdminApps, AdminAudit, AdminConnectors, AdminOverview, AdminProviders, AdminRecording,
+    AdminRecordings, AdminServiceTokens, AdminSessions, AdminShell, AdminUsers,
 };
 use crate::pages::cli_authorize::CliAuthorize;
 use crate::pages::launcher::Launcher;
 use crate::pages::login::Login;
 use crate::pages::not_found::NotFound;
 use crate::pages::setup::Setup;
+use crate::pages::terminal::TerminalPage;
 
 /// The whole app. The routes must match `protocol::routes::CLIENT_ROUTES`: the server answers
 /// exactly those paths with status 200 and everything else with 404.
@@ -33,15 +35,18 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/apps") view=AdminApps />
                     <Route path=path!("/service-tokens") view=AdminServiceTokens />
                     <Route path=path!("/audit") view=AdminAudit />
+                    <Route path=path!("/recordings") view=AdminRecordings />
+                    <Route path=path!("/recordings/:id") view=AdminRecording />
                 </ParentRoute>
                 <Route path=path!("/cli/authorize") view=CliAuthorize />
+                <Route path=path!("/ssh/:app") view=TerminalPage />
             </Routes>
         </Router>
     }
 }
 
 /// The paths the router above answers. A page added to `CLIENT_ROUTES` fails the test below
-/// until it is routed here and listed.
+/// until it is routed here and listed; likewise for the prefixes of parameterised pages.
 #[cfg(test)]
 const ROUTED_PATHS: &[&str] = &[
     "/",
@@ -55,8 +60,14 @@ const ROUTED_PATHS: &[&str] = &[
     "/admin/apps",
     "/admin/service-tokens",
     "/admin/audit",
+    "/admin/recordings",
     "/cli/authorize",
 ];
+
+/// The parameterised pages above (`/ssh/:app`, `/admin/recordings/:id`), as the prefix before
+/// their parameter.
+#[cfg(test)]
+const ROUTED_PREFIXES: &[&str] = &["/ssh/", "/admin/recordings/"];
 
 #[cfg(test)]
 mod tests {
@@ -66,6 +77,11 @@ mod tests {
     fn routes_equal_the_protocol_list() {
         let mut routed = ROUTED_PATHS.to_vec();
         let mut expected = protocol::routes::CLIENT_ROUTES.to_vec();
+        routed.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(routed, expected);
+        let mut routed = ROUTED_PREFIXES.to_vec();
+        let mut expected = protocol::routes::CLIENT_ROUTE_PREFIXES.to_vec();
         routed.sort_unstable();
         expected.sort_unstable();
         assert_eq!(routed, expected);

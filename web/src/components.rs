@@ -159,20 +159,25 @@ pub fn CopyButton(
     }
 }
 
-async fn copy_to_clipboard(text: &str) -> bool {
-    let navigator = window().navigator();
-    // `navigator.clipboard` exists only in secure contexts; calling into `undefined` would throw
-    // inside the WebAssembly module, so look before touching it.
-    let clipboard = js_sys::Reflect::get(&navigator, &JsValue::from_str("clipboard"))
-        .ok()
-        .filter(|clipboard| !clipboard.is_undefined() && !clipboard.is_null());
-    let Some(clipboard) = clipboard else {
+/// Puts `text` on the clipboard; `false` when the browser offers no clipboard or refused.
+pub async fn copy_to_clipboard(text: &str) -> bool {
+    let Some(clipboard) = clipboard() else {
         return false;
     };
-    let clipboard: web_sys::Clipboard = clipboard.unchecked_into();
     wasm_bindgen_futures::JsFuture::from(clipboard.write_text(text))
         .await
         .is_ok()
+}
+
+/// The asynchronous clipboard, which browsers offer only in secure contexts.
+pub fn clipboard() -> Option<web_sys::Clipboard> {
+    let navigator = window().navigator();
+    // Calling into `undefined` would throw inside the WebAssembly module, so look before
+    // touching it.
+    js_sys::Reflect::get(&navigator, &JsValue::from_str("clipboard"))
+        .ok()
+        .filter(|clipboard| !clipboard.is_undefined() && !clipboard.is_null())
+        .map(JsCast::unchecked_into)
 }
 
 /// A one-line secret or id with its copy button.

@@ -7,6 +7,8 @@ mod names;
 mod navigation;
 mod pages;
 mod password;
+mod vendor;
+mod xterm;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -136,7 +136,8 @@ pub fn router(state: AppState) -> Router {
             get(crate::tunnel::endpoint::attach),
         )
         .route("/gw/tcp/{app}", post(gateway::tcp))
-        .route("/gw/ssh/{app}", get(crate::ssh::gateway::terminal))
+        // `any`: browsers on HTTP/2 open WebSockets with an extended CONNECT (RFC 8441).
+        .route("/gw/ssh/{app}", any(crate::ssh::gateway::terminal))
         .route("/auth/oidc/{provider}/start", get(oidc::start))
         .route("/auth/oidc/{provider}/callback", get(oidc::callback))
         .fallback(web::serve)

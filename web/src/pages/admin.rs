@@ -1,14 +1,17 @@
 //! The admin area: the frame and role check, overview figures, users, Sessions and sign-in
-//! providers here; Connectors, Apps, Service tokens and the audit log in the submodules.
+//! providers here; Connectors, Apps, Service tokens, the audit log and terminal recordings in
+//! the submodules.
 
 mod apps;
 mod audit;
 mod connectors;
+mod recordings;
 mod service_tokens;
 
 pub use apps::AdminApps;
 pub use audit::AdminAudit;
 pub use connectors::AdminConnectors;
+pub use recordings::{AdminRecording, AdminRecordings};
 pub use service_tokens::AdminServiceTokens;
 
 use leptos::ev::SubmitEvent;
@@ -56,6 +59,7 @@ fn AdminFrame(me: Me) -> impl IntoView {
                         <A href="/admin/apps">"Apps"</A>
                         <A href="/admin/service-tokens">"Service tokens"</A>
                         <A href="/admin/audit">"Audit log"</A>
+                        <A href="/admin/recordings">"Recordings"</A>
                     </nav>
                     <main class="admin-main" id="main">
                         <Outlet />

@@ -1,10 +1,12 @@
-//! The launcher at `/`: who you are and the apps you may open.
+//! The launcher at `/`: who you are and the apps you may open. SSH Apps open in the browser's
+//! terminal page (in the same tab, like every other link here) or through the CLI.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 use protocol::api::{AppKind, Me, Role, UserApp};
+use protocol::ssh::terminal_page;
 
-use crate::api;
+use crate::api::{self, encode_path_segment};
 use crate::components::{
     CommandBlock, CopyButton, ErrorNotice, Loading, Timestamp, TopBar, WithSession, set_title,
     source_label,
@@ -139,7 +141,17 @@ fn AppCard(app: UserApp, origin: String) -> impl IntoView {
     let UserApp { name, kind } = app;
     let steps = match kind {
         AppKind::Ssh => view! {
-            <p class="app-step">"Add your SSH apps to your SSH config, once:"</p>
+            <A
+                href=terminal_page(&encode_path_segment(&name))
+                attr:class="button button-primary app-open"
+                attr:data-testid="app-open-terminal"
+                attr:aria-label=format!("Open terminal on {name}")
+            >
+                "Open terminal"
+            </A>
+            <p class="app-step">
+                "Or use your own SSH client. Add your SSH apps to your SSH config, once:"
+            </p>
             <CommandBlock command=ssh_config_command(&origin) testid="app-setup-command" />
             <p class="app-step">"Then connect:"</p>
             <CommandBlock command=format!("ssh {name}") testid="app-command" />

@@ -6,3 +6,4 @@ pub mod launcher;
 pub mod login;
 pub mod not_found;
 pub mod setup;
+pub mod terminal;

@@ -1,10 +1,12 @@
-//! `/admin/apps`: publish, edit and delete Apps, and say who may use them.
+//! `/admin/apps`: publish, edit and delete Apps, say who may use them and, for SSH Apps, whom
+//! people log in as, whether their keystrokes are recorded, and the pinned host key.
 
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
 use protocol::api::{AllowList, AppKind, AppRequest, AppSummary, ConnectorSummary};
+use protocol::ssh::{PrincipalRule, PrincipalSource, SshSettings};
 
 use super::{ConfirmAction, EmptyState, SectionHead, action_error, fetched};
 use crate::api::{self, ApiError};
@@ -26,6 +28,7 @@ pub fn AdminApps() -> impl IntoView {
     let connectors = LocalResource::new(api::connectors);
     let form = AppForm::new();
     let deleting = RwSignal::new(None::<String>);
+    let repinning = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<String>);
 
     let delete = Callback::new(move |name: String| {
@@ -44,7 +47,25 @@ pub fn AdminApps() -> impl IntoView {
             deleting.set(None);
         });
     });
+    let repin = Callback::new(move |name: String| {
+        repinning.set(Some(name.clone()));
+        error.set(None);
+        spawn_local(async move {
+            match api::forget_host_key(&name).await {
+                Ok(_) => apps.refetch(),
+                Err(failure) => error.set(Some(failure.message())),
+            }
+            repinning.set(None);
+        });
+    });
     let edit = Callback::new(move |app: AppSummary| form.edit(&app));
+    let actions = RowActions {
+        deleting,
+        repinning,
+        edit,
+        delete,
+        repin,
+    };
     let has_connectors = Signal::derive(move || {
         connectors
             .get()
@@ -62,7 +83,7 @@ pub fn AdminApps() -> impl IntoView {
             fetched(
                 apps.get(),
                 move || apps.refetch(),
-                move |apps| view! { <AppsTable apps has_connectors deleting edit delete /> }.into_any(),
+                move |apps| view! { <AppsTable apps has_connectors actions /> }.into_any(),
             )
         }}
         <AppFormCard form connectors on_saved=Callback::new(move |()| apps.refetch()) />
@@ -73,9 +94,7 @@ pub fn AdminApps() -> impl IntoView {
 fn AppsTable(
     apps: Vec<AppSummary>,
     has_connectors: Signal<bool>,
-    deleting: RwSignal<Option<String>>,
-    edit: Callback<AppSummary>,
-    delete: Callback<String>,
+    actions: RowActions,
 ) -> impl IntoView {
     if apps.is_empty() {
         return view! {
@@ -124,7 +143,7 @@ fn AppsTable(
                 <tbody>
                     {apps
                         .into_iter()
-                        .map(|app| view! { <AppRow app deleting edit delete /> })
+                        .map(|app| view! { <AppRow app actions /> })
                         .collect_view()}
                 </tbody>
             </table>
@@ -133,18 +152,71 @@ fn AppsTable(
     .into_any()
 }
 
-#[component]
-fn AppRow(
-    app: AppSummary,
+/// What a row of the table can do, and which rows are busy doing it.
+#[derive(Clone, Copy)]
+struct RowActions {
+    /// The App being deleted.
     deleting: RwSignal<Option<String>>,
+    /// The SSH App whose host key is being forgotten.
+    repinning: RwSignal<Option<String>>,
     edit: Callback<AppSummary>,
     delete: Callback<String>,
-) -> impl IntoView {
+    /// Forgets an SSH App's pinned host key.
+    repin: Callback<String>,
+}
+
+#[component]
+fn AppRow(app: AppSummary, actions: RowActions) -> impl IntoView {
+    let RowActions {
+        deleting,
+        repinning,
+        edit,
+        delete,
+        repin,
+    } = actions;
     let name = app.name.clone();
     let busy = {
         let name = name.clone();
         Signal::derive(move || deleting.get().as_deref() == Some(name.as_str()))
     };
+    let repin_busy = {
+        let name = name.clone();
+        Signal::derive(move || repinning.get().as_deref() == Some(name.as_str()))
+    };
+    let is_ssh = app.kind == AppKind::Ssh;
+    let login = is_ssh.then(|| login_summary(&app.ssh.clone().unwrap_or_default()));
+    let record_input = app.ssh.as_ref().is_some_and(|ssh| ssh.record_input);
+    let host_key = is_ssh.then(|| match app.host_key_fingerprint.clone() {
+        Some(fingerprint) => view! {
+            <span class="cell-sub host-key" data-testid="host-key">
+                "Host key " <code class="selectable">{fingerprint}</code>
+            </span>
+        }
+        .into_any(),
+        None => view! {
+            <span class="cell-sub host-key" data-testid="host-key-unpinned">
+                "Host key pinned at the first connection"
+            </span>
+        }
+        .into_any(),
+    });
+    let repin_action = (is_ssh && app.host_key_fingerprint.is_some()).then(|| {
+        let repin_name = name.clone();
+        view! {
+            <ConfirmAction
+                action="repin"
+                label="Re-pin"
+                busy_label="Forgetting…"
+                aria_label=format!("Re-pin the host key of {name}")
+                question=format!(
+                    "Forget the host key of {name}? The next connection trusts whatever key \
+                     the host presents and pins it.",
+                )
+                busy=repin_busy
+                on_confirm=Callback::new(move |()| repin.run(repin_name.clone()))
+            />
+        }
+    });
     let duration = format!("{} h", hours_text(app.session_duration_seconds));
     let via = format!("via {}", app.connector);
     let row = app.clone();
@@ -157,10 +229,20 @@ fn AppRow(
                 <span class=format!("badge badge-kind badge-{}", app.kind.as_str())>
                     {app.kind.as_str()}
                 </span>
+                {login.map(|login| view! { <span class="cell-sub">{login}</span> })}
+                {record_input
+                    .then(|| {
+                        view! {
+                            <span class="badge badge-input" data-testid="records-input">
+                                "Keystrokes recorded"
+                            </span>
+                        }
+                    })}
             </td>
             <td>
                 <span class="cell-plain mono nowrap">{app.service_url}</span>
                 <span class="cell-sub">{via}</span>
+                {host_key}
             </td>
             <td class="nowrap">{duration}</td>
             <td>
@@ -177,6 +259,7 @@ fn AppRow(
                     >
                         "Edit"
                     </button>
+                    {repin_action}
                     <ConfirmAction
                         action="delete"
                         label="Delete"
@@ -251,6 +334,10 @@ struct AppForm {
     emails: RwSignal<String>,
     email_domains: RwSignal<String>,
     groups: RwSignal<String>,
+    principal_source: RwSignal<SourceChoice>,
+    claim: RwSignal<String>,
+    principals: RwSignal<String>,
+    record_input: RwSignal<bool>,
     /// The name of the App being edited, or `None` when the form adds one.
     editing: RwSignal<Option<String>>,
     /// Focused when Edit fills the form, which also scrolls it into view.
@@ -271,6 +358,10 @@ impl AppForm {
             emails: RwSignal::new(blank.emails),
             email_domains: RwSignal::new(blank.email_domains),
             groups: RwSignal::new(blank.groups),
+            principal_source: RwSignal::new(blank.principal_source),
+            claim: RwSignal::new(blank.claim),
+            principals: RwSignal::new(blank.principals),
+            record_input: RwSignal::new(blank.record_input),
             editing: RwSignal::new(None),
             name_input: NodeRef::new(),
             error: RwSignal::new(None),
@@ -288,6 +379,10 @@ impl AppForm {
             emails: self.emails.get_untracked(),
             email_domains: self.email_domains.get_untracked(),
             groups: self.groups.get_untracked(),
+            principal_source: self.principal_source.get_untracked(),
+            claim: self.claim.get_untracked(),
+            principals: self.principals.get_untracked(),
+            record_input: self.record_input.get_untracked(),
         }
     }
 
@@ -300,6 +395,10 @@ impl AppForm {
         self.emails.set(fields.emails);
         self.email_domains.set(fields.email_domains);
         self.groups.set(fields.groups);
+        self.principal_source.set(fields.principal_source);
+        self.claim.set(fields.claim);
+        self.principals.set(fields.principals);
+        self.record_input.set(fields.record_input);
     }
 
     fn edit(&self, app: &AppSummary) {
@@ -531,6 +630,7 @@ fn AppFormCard(
                         </div>
                     </div>
                 </fieldset>
+                {move || (form.kind.get() == AppKind::Ssh).then(|| view! { <SshFields form /> })}
                 {move || {
                     form.error
                         .get()
@@ -581,6 +681,123 @@ fn AppFormCard(
                 </div>
             </form>
         </section>
+    }
+}
+
+/// The SSH App's settings: whom people log in as, and whether their keystrokes are recorded.
+#[component]
+fn SshFields(form: AppForm) -> impl IntoView {
+    view! {
+        <fieldset class="field-group" data-testid="app-ssh-settings">
+            <legend>"Log in as"</legend>
+            <p class="hint">
+                "Postern signs a short-lived certificate for the user people log in as on the \
+                 host; its sshd must trust Postern's SSH CA."
+            </p>
+            <div class="choice-list">
+                {SourceChoice::ALL
+                    .into_iter()
+                    .map(|choice| {
+                        let id = format!("app-principal-source-{}", choice.value());
+                        let hint_id = format!("{id}-hint");
+                        let label_for = id.clone();
+                        view! {
+                            <label class="checkbox choice" for=label_for>
+                                <input
+                                    type="radio"
+                                    id=id
+                                    name="principal_source"
+                                    value=choice.value()
+                                    aria-describedby=hint_id.clone()
+                                    prop:checked=move || form.principal_source.get() == choice
+                                    on:change=move |_| form.principal_source.set(choice)
+                                />
+                                <span>
+                                    <span class="choice-label">{choice.label()}</span>
+                                    <span class="cell-sub" id=hint_id>
+                                        {choice.hint()}
+                                    </span>
+                                </span>
+                            </label>
+                        }
+                    })
+                    .collect_view()}
+            </div>
+            {move || match form.principal_source.get() {
+                SourceChoice::EmailLocalPart => ().into_any(),
+                SourceChoice::Claim => {
+                    view! {
+                        <div class="field field-narrow">
+                            <label for="app-principal-claim">"Claim"</label>
+                            <input
+                                id="app-principal-claim"
+                                name="claim"
+                                type="text"
+                                autocomplete="off"
+                                autocapitalize="none"
+                                spellcheck="false"
+                                placeholder="preferred_username"
+                                aria-describedby="app-principal-claim-hint"
+                                bind:value=form.claim
+                            />
+                            <p class="hint" id="app-principal-claim-hint">
+                                "A claim of the ID token holding one user name or a list of them."
+                            </p>
+                        </div>
+                    }
+                        .into_any()
+                }
+                SourceChoice::List => {
+                    view! {
+                        <div class="field">
+                            <label for="app-principals">"Users"</label>
+                            <textarea
+                                id="app-principals"
+                                name="principals"
+                                rows="4"
+                                spellcheck="false"
+                                class="mono"
+                                placeholder="deploy\nroot: group:admins, email:ada@example.com"
+                                aria-describedby="app-principals-hint"
+                                bind:value=form.principals
+                            ></textarea>
+                            <p class="hint" id="app-principals-hint">
+                                "One user a line, in the order offered. A user alone is for \
+                                 everyone who may use the app; after a colon, narrow it with "
+                                <code>"group:NAME"</code>
+                                ", "
+                                <code>"email:ADDRESS"</code>
+                                " and "
+                                <code>"domain:NAME"</code>
+                                ", separated by commas."
+                            </p>
+                        </div>
+                    }
+                        .into_any()
+                }
+            }}
+            <label class="checkbox record-input" for="app-record-input">
+                <input
+                    type="checkbox"
+                    id="app-record-input"
+                    name="record_input"
+                    aria-describedby="app-record-input-warning"
+                    prop:checked=move || form.record_input.get()
+                    on:change=move |event| form.record_input.set(event_target_checked(&event))
+                />
+                <span class="choice-label">"Record keystrokes"</span>
+            </label>
+            <p
+                class="hint"
+                class:notice=move || form.record_input.get()
+                id="app-record-input-warning"
+            >
+                "The server records browser sessions as the screen showed them (unless its \
+                 configuration turns recording off). Recording keystrokes as well stores \
+                 everything people type, which can include passwords typed at prompts that do \
+                 not echo them (sudo, su, ssh)."
+            </p>
+        </fieldset>
     }
 }
 
@@ -668,6 +885,52 @@ struct AppFields {
     emails: String,
     email_domains: String,
     groups: String,
+    principal_source: SourceChoice,
+    claim: String,
+    /// One principal a line, as [`parse_principal_lines`] reads them.
+    principals: String,
+    record_input: bool,
+}
+
+/// Where an SSH App's principals come from, as the form offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceChoice {
+    EmailLocalPart,
+    Claim,
+    List,
+}
+
+impl SourceChoice {
+    const ALL: [SourceChoice; 3] = [
+        SourceChoice::EmailLocalPart,
+        SourceChoice::Claim,
+        SourceChoice::List,
+    ];
+
+    /// The radio button's value and the end of its id.
+    fn value(self) -> &'static str {
+        match self {
+            SourceChoice::EmailLocalPart => "email",
+            SourceChoice::Claim => "claim",
+            SourceChoice::List => "list",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            SourceChoice::EmailLocalPart => "The local part of their email",
+            SourceChoice::Claim => "A claim from the identity provider",
+            SourceChoice::List => "A list of users",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            SourceChoice::EmailLocalPart => "ada@example.com logs in as ada.",
+            SourceChoice::Claim => "Such as preferred_username; a claim with a list offers each.",
+            SourceChoice::List => "Named users, each for everyone or for some people only.",
+        }
+    }
 }
 
 impl AppFields {
@@ -681,10 +944,26 @@ impl AppFields {
             emails: String::new(),
             email_domains: String::new(),
             groups: String::new(),
+            principal_source: SourceChoice::EmailLocalPart,
+            claim: String::new(),
+            principals: String::new(),
+            record_input: false,
         }
     }
 
     fn from_summary(app: &AppSummary) -> AppFields {
+        let ssh = app.ssh.clone().unwrap_or_default();
+        let (principal_source, claim, principals) = match ssh.principals {
+            PrincipalSource::EmailLocalPart => {
+                (SourceChoice::EmailLocalPart, String::new(), String::new())
+            }
+            PrincipalSource::Claim { claim } => (SourceChoice::Claim, claim, String::new()),
+            PrincipalSource::List { principals } => (
+                SourceChoice::List,
+                String::new(),
+                principal_lines(&principals),
+            ),
+        };
         AppFields {
             name: app.name.clone(),
             kind: app.kind,
@@ -694,6 +973,10 @@ impl AppFields {
             emails: app.allow.emails.join("\n"),
             email_domains: app.allow.email_domains.join("\n"),
             groups: app.allow.groups.join("\n"),
+            principal_source,
+            claim,
+            principals,
+            record_input: ssh.record_input,
         }
     }
 
@@ -713,6 +996,10 @@ impl AppFields {
             ));
         }
         let session_duration_seconds = seconds_from_hours(&self.hours)?;
+        let ssh = match self.kind {
+            AppKind::Ssh => Some(self.ssh_settings()?),
+            AppKind::Rdp | AppKind::Tcp => None,
+        };
         let email_domains = split_list(&self.email_domains)
             .into_iter()
             // People write domains the way they appear in addresses.
@@ -729,8 +1016,142 @@ impl AppFields {
                 email_domains,
                 groups: split_list(&self.groups),
             },
-            ssh: None,
+            ssh,
         })
+    }
+
+    fn ssh_settings(&self) -> Result<SshSettings, String> {
+        let principals = match self.principal_source {
+            SourceChoice::EmailLocalPart => PrincipalSource::EmailLocalPart,
+            SourceChoice::Claim => {
+                let claim = self.claim.trim();
+                if claim.is_empty() || claim.chars().any(char::is_whitespace) {
+                    return Err(
+                        "Enter the name of the claim that holds the users to log in as, such as \
+                         preferred_username."
+                            .to_owned(),
+                    );
+                }
+                PrincipalSource::Claim {
+                    claim: claim.to_owned(),
+                }
+            }
+            SourceChoice::List => {
+                let principals = parse_principal_lines(&self.principals)?;
+                if principals.is_empty() {
+                    return Err(
+                        "Add at least one user to log in as, or choose another source.".to_owned(),
+                    );
+                }
+                PrincipalSource::List { principals }
+            }
+        };
+        Ok(SshSettings {
+            principals,
+            record_input: self.record_input,
+        })
+    }
+}
+
+/// Reads the principal list: one per line, `name` alone for everyone the App allows, or
+/// `name: group:admins, email:ada@example.com, domain:example.com` for only those people
+/// (`name=…` works too, as `postern-server admin app` writes it). Blank lines are skipped; the
+/// first mistake comes back naming its line.
+fn parse_principal_lines(text: &str) -> Result<Vec<PrincipalRule>, String> {
+    let mut rules: Vec<PrincipalRule> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let number = index + 1;
+        let (name, entries) = line.split_once([':', '=']).unwrap_or((line, ""));
+        let name = name.trim();
+        if name.is_empty()
+            || name.chars().any(|character| {
+                character.is_whitespace() || character.is_control() || character == ','
+            })
+        {
+            return Err(format!(
+                "Line {number}: start with the user name, without spaces, then a colon before \
+                 who may use it."
+            ));
+        }
+        if rules.iter().any(|rule| rule.name == name) {
+            return Err(format!("Line {number}: {name} is listed twice."));
+        }
+        let mut allow = AllowList::default();
+        for entry in entries
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+        {
+            let (kind, value) = entry.split_once(':').unwrap_or(("", entry));
+            let value = value.trim();
+            let list = match kind.trim().to_ascii_lowercase().as_str() {
+                _ if value.is_empty() => None,
+                "group" => Some((&mut allow.groups, value)),
+                "email" => Some((&mut allow.emails, value)),
+                // People write domains the way they appear in addresses.
+                "domain" => Some((&mut allow.email_domains, value.trim_start_matches('@'))),
+                _ => None,
+            };
+            let Some((list, value)) = list else {
+                return Err(format!(
+                    "Line {number}: write \"{entry}\" as group:NAME, email:ADDRESS or \
+                     domain:NAME."
+                ));
+            };
+            if !list.iter().any(|seen| seen == value) {
+                list.push(value.to_owned());
+            }
+        }
+        let everyone = allow == AllowList::default();
+        rules.push(PrincipalRule {
+            name: name.to_owned(),
+            allow: (!everyone).then_some(allow),
+        });
+    }
+    Ok(rules)
+}
+
+/// The principal list as the form shows it; [`parse_principal_lines`] reads it back.
+fn principal_lines(rules: &[PrincipalRule]) -> String {
+    rules
+        .iter()
+        .map(|rule| {
+            let entries: Vec<String> = rule
+                .allow
+                .iter()
+                .flat_map(|allow| {
+                    let groups = allow.groups.iter().map(|group| format!("group:{group}"));
+                    let emails = allow.emails.iter().map(|email| format!("email:{email}"));
+                    let domains = allow
+                        .email_domains
+                        .iter()
+                        .map(|domain| format!("domain:{domain}"));
+                    groups.chain(emails).chain(domains).collect::<Vec<_>>()
+                })
+                .collect();
+            if entries.is_empty() {
+                rule.name.clone()
+            } else {
+                format!("{}: {}", rule.name, entries.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// How people log in to an SSH App, in a few words for the table.
+fn login_summary(ssh: &SshSettings) -> String {
+    match &ssh.principals {
+        PrincipalSource::EmailLocalPart => "Logs in as the email's local part".to_owned(),
+        PrincipalSource::Claim { claim } => format!("Logs in as claim {claim}"),
+        PrincipalSource::List { principals } => {
+            let names: Vec<&str> = principals.iter().map(|rule| rule.name.as_str()).collect();
+            format!("Logs in as {}", names.join(", "))
+        }
     }
 }
 
@@ -843,8 +1264,16 @@ mod tests {
                     email_domains: vec!["example.com".to_owned(), "example.org".to_owned()],
                     groups: vec!["eng".to_owned(), "ops".to_owned()],
                 },
+                ssh: Some(SshSettings::default()),
             })
         );
+        let tcp = AppFields {
+            kind: AppKind::Tcp,
+            service_url: "tcp://db:5432".to_owned(),
+            record_input: true,
+            ..fields()
+        };
+        assert_eq!(tcp.into_request().map(|request| request.ssh), Ok(None));
     }
 
     #[test]
@@ -859,6 +1288,24 @@ mod tests {
             (|f| f.hours = "0".to_owned(), "between 1 minute"),
             (|f| f.hours = "721".to_owned(), "between 1 minute"),
             (|f| f.hours = "eight".to_owned(), "between 1 minute"),
+            (
+                |f| {
+                    f.principal_source = SourceChoice::Claim;
+                    f.claim = " ".to_owned();
+                },
+                "name of the claim",
+            ),
+            (
+                |f| f.principal_source = SourceChoice::List,
+                "at least one user",
+            ),
+            (
+                |f| {
+                    f.principal_source = SourceChoice::List;
+                    f.principals = "root: admins".to_owned();
+                },
+                "Line 1",
+            ),
         ] {
             let mut fields = fields();
             change(&mut fields);
@@ -881,6 +1328,8 @@ mod tests {
                 email_domains: vec![],
                 groups: vec!["eng".to_owned(), "ops".to_owned()],
             },
+            ssh: None,
+            host_key_fingerprint: None,
             created_at: "2026-01-01T00:00:00Z".to_owned(),
         };
         let request = AppFields::from_summary(&app).into_request();
@@ -893,8 +1342,128 @@ mod tests {
                 service_url: app.service_url,
                 session_duration_seconds: Some(90),
                 allow: app.allow,
+                ssh: None,
             })
         );
+    }
+
+    #[test]
+    fn ssh_settings_round_trip_through_the_form() {
+        let sources = [
+            PrincipalSource::EmailLocalPart,
+            PrincipalSource::Claim {
+                claim: "unix_users".to_owned(),
+            },
+            PrincipalSource::List {
+                principals: vec![
+                    PrincipalRule {
+                        name: "deploy".to_owned(),
+                        allow: None,
+                    },
+                    PrincipalRule {
+                        name: "root".to_owned(),
+                        allow: Some(AllowList {
+                            emails: vec!["ada@example.com".to_owned()],
+                            email_domains: vec!["example.org".to_owned()],
+                            groups: vec!["admins".to_owned(), "sre".to_owned()],
+                        }),
+                    },
+                ],
+            },
+        ];
+        for (principals, record_input) in sources.into_iter().zip([false, true, true]) {
+            let ssh = SshSettings {
+                principals,
+                record_input,
+            };
+            let app = AppSummary {
+                id: "1".to_owned(),
+                name: "box".to_owned(),
+                kind: AppKind::Ssh,
+                connector: "office".to_owned(),
+                service_url: "ssh://box:22".to_owned(),
+                session_duration_seconds: 3600,
+                allow: AllowList::default(),
+                ssh: Some(ssh.clone()),
+                host_key_fingerprint: Some("SHA256:abc".to_owned()),
+                created_at: "2026-01-01T00:00:00Z".to_owned(),
+            };
+            let request = AppFields::from_summary(&app).into_request();
+            assert_eq!(request.map(|request| request.ssh), Ok(Some(ssh)));
+        }
+    }
+
+    #[test]
+    fn principal_lines_name_users_and_who_may_use_them() {
+        let rules = parse_principal_lines(
+            "deploy\n\n  root : group:admins, email:ada@example.com,domain:@example.org , \
+             group:admins\nbackup:\n",
+        );
+        assert_eq!(
+            rules,
+            Ok(vec![
+                PrincipalRule {
+                    name: "deploy".to_owned(),
+                    allow: None,
+                },
+                PrincipalRule {
+                    name: "root".to_owned(),
+                    allow: Some(AllowList {
+                        emails: vec!["ada@example.com".to_owned()],
+                        email_domains: vec!["example.org".to_owned()],
+                        groups: vec!["admins".to_owned()],
+                    }),
+                },
+                PrincipalRule {
+                    name: "backup".to_owned(),
+                    allow: None,
+                },
+            ])
+        );
+        assert_eq!(
+            principal_lines(&rules.unwrap_or_default()),
+            "deploy\nroot: group:admins, email:ada@example.com, domain:example.org\nbackup"
+        );
+        for (text, problem) in [
+            ("root: admins", "Line 1: write \"admins\""),
+            ("deploy\nroot: team:x", "Line 2"),
+            ("root: group:", "Line 1"),
+            ("two words", "Line 1: start with the user name"),
+            (": group:x", "Line 1: start with the user name"),
+            ("root\nroot", "Line 2: root is listed twice"),
+        ] {
+            let error = parse_principal_lines(text).err().unwrap_or_default();
+            assert!(error.contains(problem), "{text}: {error}");
+        }
+        assert_eq!(parse_principal_lines(" \n"), Ok(Vec::new()));
+        assert_eq!(
+            parse_principal_lines("root=group:admins,domain:example.com"),
+            parse_principal_lines("root: group:admins, domain:example.com")
+        );
+    }
+
+    #[test]
+    fn the_table_says_how_people_log_in() {
+        assert_eq!(
+            login_summary(&SshSettings::default()),
+            "Logs in as the email's local part"
+        );
+        let list = SshSettings {
+            principals: PrincipalSource::List {
+                principals: vec![
+                    PrincipalRule {
+                        name: "deploy".to_owned(),
+                        allow: None,
+                    },
+                    PrincipalRule {
+                        name: "root".to_owned(),
+                        allow: None,
+                    },
+                ],
+            },
+            record_input: false,
+        };
+        assert_eq!(login_summary(&list), "Logs in as deploy, root");
     }
 
     #[test]

@@ -194,7 +194,7 @@ fn AuditRow(event: AuditEvent) -> impl IntoView {
 }
 
 /// `user:ada` as ("user", "ada"); `system` as it is. The kind reads in words.
-fn split_actor(actor: &str) -> (Option<&'static str>, String) {
+pub(super) fn split_actor(actor: &str) -> (Option<&'static str>, String) {
     match actor.split_once(':') {
         Some(("user", name)) => (Some("User"), name.to_owned()),
         Some(("service-token", id)) => (Some("Service token"), id.to_owned()),
