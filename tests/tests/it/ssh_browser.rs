@@ -105,7 +105,8 @@ impl Stage {
         Ok(())
     }
 
-    /// The terminal's whole buffer (scrollback and screen) as text, one line per row.
+    /// The terminal's whole buffer (scrollback and screen) as text, one line per logical line
+    /// (rows the terminal wrapped are joined again).
     async fn screen(&self) -> anyhow::Result<String> {
         let text = self
             .browser
@@ -113,7 +114,10 @@ impl Stage {
             .execute(
                 "const b = window.posternTerminal.buffer.active; const lines = []; \
                  for (let i = 0; i < b.length; i++) { \
-                   const line = b.getLine(i); if (line) lines.push(line.translateToString(true)); } \
+                   const line = b.getLine(i); if (!line) continue; \
+                   const text = line.translateToString(true); \
+                   if (line.isWrapped && lines.length) lines[lines.length - 1] += text; \
+                   else lines.push(text); } \
                  return lines.join('\\n');",
                 vec![],
             )
@@ -166,6 +170,21 @@ impl Stage {
     }
 }
 
+/// When, in seconds into the one recording in `dir`, the output first held the answer `42`.
+fn answer_time(dir: &std::path::Path) -> anyhow::Result<f64> {
+    let entry = std::fs::read_dir(dir)?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no recording in {}", dir.display()))??;
+    let cast = std::fs::read_to_string(entry.path())?;
+    for line in cast.lines().skip(1) {
+        let (time, kind, data): (f64, String, String) = serde_json::from_str(line)?;
+        if kind == "o" && data.contains("42\r\n") {
+            return Ok(time);
+        }
+    }
+    anyhow::bail!("the recording never shows 42")
+}
+
 /// WebDriver's Enter key.
 const ENTER: &str = "\u{E007}";
 
@@ -194,8 +213,7 @@ async fn a_person_types_resizes_pastes_and_an_admin_replays_the_recording() {
         .await?;
 
         // A smaller window: the terminal refits and the remote PTY follows.
-        stage.browser.client.set_window_size(900, 600).await?;
-        let size = wait_for("the terminal to refit", Duration::from_secs(10), || async {
+        let size = || async {
             let cols = stage
                 .js_number("return window.posternTerminal.cols")
                 .await
@@ -204,7 +222,14 @@ async fn a_person_types_resizes_pastes_and_an_admin_replays_the_recording() {
                 .js_number("return window.posternTerminal.rows")
                 .await
                 .ok()?;
-            Some((cols, rows)).filter(|(cols, _)| *cols < 110)
+            Some((cols, rows))
+        };
+        let before = size()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("the terminal has no size"))?;
+        stage.browser.client.set_window_size(720, 480).await?;
+        let size = wait_for("the terminal to refit", Duration::from_secs(10), || async {
+            size().await.filter(|now| *now != before)
         })
         .await?;
         // Let the resize message land before asking.
@@ -255,27 +280,26 @@ async fn a_person_types_resizes_pastes_and_an_admin_replays_the_recording() {
             .click("[data-testid=\"recording-row\"] a")
             .await?;
         stage.browser.find(".ap-player").await?;
-        // Jump to the end of the recording, where the whole session is on screen.
+        // Seek to just after the shell answered (the paste scrolls it off screen later).
+        let answered = answer_time(&stage.server.data_dir().join("recordings"))?;
         wait_for("the player to show 42", Duration::from_secs(30), || async {
-            let _ = stage
+            let lines = stage
                 .browser
                 .client
                 .execute(
-                    "if (window.posternPlayer) { const d = window.posternPlayer.getDuration(); \
-                     if (d) window.posternPlayer.seek(d); }",
-                    vec![],
+                    "const p = window.posternPlayer; \
+                     if (p && p.seek) p.seek(arguments[0]); \
+                     return Array.from(document.querySelectorAll('.ap-player .ap-line')) \
+                       .map(line => line.textContent);",
+                    vec![serde_json::json!(answered + 0.05)],
                 )
-                .await;
-            let text = stage
-                .browser
-                .client
-                .find(Locator::Css(".ap-player"))
-                .await
-                .ok()?
-                .text()
                 .await
                 .ok()?;
-            text.lines().any(|line| line.trim() == "42").then_some(())
+            lines
+                .as_array()?
+                .iter()
+                .any(|line| line.as_str().is_some_and(|line| line.trim() == "42"))
+                .then_some(())
         })
         .await?;
         Ok(())
