@@ -72,6 +72,7 @@ async fn sign_in_with_the_provider_over_http() {
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/");
     let me = admin.me().await.unwrap().unwrap();
+    let me_id = me.id.clone();
     assert_eq!(me.name, "Ada Lovelace");
     assert_eq!(me.email.as_deref(), Some("ada@example.test"));
     assert_eq!(me.groups, ["admins", "engineering"]);
@@ -90,6 +91,47 @@ async fn sign_in_with_the_provider_over_http() {
     let callback = authorize(&again, PROVIDER, &ADA).await.unwrap();
     assert_eq!(again.http.get(callback).send().await.unwrap().status(), 303);
     assert_eq!(server.store().count_users().await.unwrap(), 2);
+
+    // The ID token's string claims are kept, so SSH principals can come from one.
+    let claims = server.store().user_claims(&me_id).await.unwrap();
+    assert_eq!(claims["preferred_username"], "ada");
+    assert_eq!(
+        claims["groups"],
+        serde_json::json!(["admins", "engineering"])
+    );
+    let store = server.store().as_ref();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    server::provision::create_connector(store, "test", "office", now)
+        .await
+        .unwrap();
+    let app = protocol::api::AppRequest {
+        name: "box".into(),
+        kind: protocol::api::AppKind::Ssh,
+        connector: "office".into(),
+        service_url: "ssh://127.0.0.1:22".into(),
+        session_duration_seconds: None,
+        allow: protocol::api::AllowList {
+            groups: vec!["engineering".into()],
+            ..Default::default()
+        },
+        ssh: Some(protocol::ssh::SshSettings {
+            principals: protocol::ssh::PrincipalSource::Claim {
+                claim: "preferred_username".into(),
+            },
+            record_input: false,
+        }),
+    };
+    server::provision::create_app(store, "test", app, now)
+        .await
+        .unwrap();
+    let login: protocol::ssh::SshLogin = again
+        .get(&protocol::ssh::login_path("box"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(login.principals, ["ada"]);
     idp.stop().await;
 }
 
