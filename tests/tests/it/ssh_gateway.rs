@@ -392,3 +392,52 @@ async fn revoking_the_session_ends_the_terminal() {
     assert_eq!(code, close_code::REVOKED);
     fixture.stop().await;
 }
+
+#[tokio::test]
+async fn an_app_can_record_keystrokes_too() {
+    tests::init_logging();
+    let settings = protocol::ssh::SshSettings {
+        record_input: true,
+        ..protocol::ssh::SshSettings::default()
+    };
+    let fixture = SshFixture::start("pt-typist", Some(settings))
+        .await
+        .unwrap();
+    let mut terminal = open(&fixture, 80, 24, fixture.upgrade()).await;
+    terminal.connected().await.unwrap();
+    terminal.type_text("echo typed-by-hand\r").await.unwrap();
+    terminal.expect("typed-by-hand\r\n", LIMIT).await.unwrap();
+    terminal.type_text("exit\r").await.unwrap();
+    terminal.closed_with(LIMIT).await.unwrap();
+    let recording = tests::process::wait_for("the recording to end", LIMIT, || async {
+        let list: Vec<RecordingSummary> = fixture
+            .admin
+            .get("/api/admin/recordings")
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        list.into_iter().find(|r| r.ended_at.is_some())
+    })
+    .await
+    .unwrap();
+    assert!(recording.input_recorded);
+    let cast = fixture
+        .admin
+        .get(&protocol::ssh::recording_cast_path(&recording.id))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let typed: String = cast
+        .lines()
+        .skip(1)
+        .map(|line| serde_json::from_str::<(f64, String, String)>(line).unwrap())
+        .filter(|(_, kind, _)| kind == "i")
+        .map(|(_, _, data)| data)
+        .collect();
+    assert_eq!(typed, "echo typed-by-hand\rexit\r");
+    fixture.stop().await;
+}
