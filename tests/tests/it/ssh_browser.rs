@@ -212,6 +212,32 @@ async fn a_person_types_resizes_pastes_and_an_admin_replays_the_recording() {
         })
         .await?;
 
+        // UTF-8 and the 256-colour palette: `héllo → 世界` in colour 208, from octal escapes
+        // so that only the shell's output holds the characters.
+        stage
+            .type_keys(&format!(
+                "printf '\\033[38;5;208mh\\303\\251llo \\342\\206\\222 \\344\\270\\226\\347\\225\\214\\033[0m\\n'{ENTER}"
+            ))
+            .await?;
+        stage
+            .wait_for_screen("héllo → 世界", Duration::from_secs(20))
+            .await?;
+        let colour = stage
+            .browser
+            .client
+            .execute(
+                "const b = window.posternTerminal.buffer.active; \
+                 for (let i = b.length - 1; i >= 0; i--) { \
+                   const line = b.getLine(i); \
+                   if (line && line.translateToString(true).startsWith('héllo')) { \
+                     const cell = line.getCell(0); \
+                     return cell.isFgPalette() ? cell.getFgColor() : -1; } } \
+                 return -2;",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(colour == serde_json::json!(208), "foreground {colour}");
+
         // A smaller window: the terminal refits and the remote PTY follows.
         let size = || async {
             let cols = stage
