@@ -102,6 +102,14 @@ impl Stage {
             .click("[data-testid=\"app-card\"][data-app=\"box\"] a[href=\"/ssh/box\"]")
             .await?;
         browser.find("[data-state=\"connected\"]").await?;
+        // Like a person, wait for the prompt before typing.
+        wait_for("the prompt", Duration::from_secs(20), || async {
+            self.screen()
+                .await
+                .ok()
+                .filter(|screen| screen.lines().any(|line| line.starts_with('$')))
+        })
+        .await?;
         Ok(())
     }
 
@@ -185,6 +193,12 @@ fn answer_time(dir: &std::path::Path) -> anyhow::Result<f64> {
     anyhow::bail!("the recording never shows 42")
 }
 
+/// Whether a terminal line is the shell's answer `42` (after a prompt, when the command was
+/// typed before the shell printed its prompt).
+fn is_answer(line: &str) -> bool {
+    matches!(line.trim(), "42" | "$ 42")
+}
+
 /// WebDriver's Enter key.
 const ENTER: &str = "\u{E007}";
 
@@ -208,7 +222,7 @@ async fn a_person_types_resizes_pastes_and_an_admin_replays_the_recording() {
                 .screen()
                 .await
                 .ok()
-                .filter(|screen| screen.lines().any(|line| line.trim() == "42"))
+                .filter(|screen| screen.lines().any(is_answer))
         })
         .await?;
 
@@ -324,7 +338,7 @@ async fn a_person_types_resizes_pastes_and_an_admin_replays_the_recording() {
             lines
                 .as_array()?
                 .iter()
-                .any(|line| line.as_str().is_some_and(|line| line.trim() == "42"))
+                .any(|line| line.as_str().is_some_and(is_answer))
                 .then_some(())
         })
         .await?;
@@ -356,7 +370,7 @@ async fn fifty_megabytes_of_output_render_to_completion() {
                 .screen()
                 .await
                 .ok()
-                .filter(|screen| screen.lines().any(|line| line.trim() == "42"))
+                .filter(|screen| screen.lines().any(is_answer))
         })
         .await?;
         Ok(())
