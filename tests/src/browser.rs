@@ -51,6 +51,9 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            // Chromium starts in chromedriver's process group, so that dropping the Browser
+            // (also when a test panics) can end all of it.
+            .process_group(0)
             .spawn()
             .context("start chromedriver (is chromium-driver installed?)")?;
         let status_url = format!("http://127.0.0.1:{port}/status");
@@ -196,5 +199,19 @@ impl Browser {
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         stop(&mut self.driver, Duration::from_secs(5)).await;
+    }
+}
+
+impl Drop for Browser {
+    /// Kills chromedriver's whole process group: Chromium and its helpers outlive the driver
+    /// otherwise, and a test that failed before [`Browser::close`] would leave them running.
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{pid}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
