@@ -16,6 +16,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use futures_util::FutureExt;
 use protocol::api::{Decision, error_code};
 use protocol::ssh::{
     MAX_TERMINAL_CELLS, OUTPUT_WINDOW, TerminalEvent, TerminalInput, TerminalParams, close_code,
@@ -551,6 +552,8 @@ impl Shell {
         let mut size = (params.cols, params.rows);
         let mut exit_status: Option<u32> = None;
         let mut typed_since_check = false;
+        // A channel message read while batching output, to handle next.
+        let mut held: Option<Option<ChannelMsg>> = None;
         let mut check = tokio::time::interval(SESSION_CHECK);
         check.tick().await;
         loop {
@@ -604,9 +607,30 @@ impl Shell {
                         Message::Ping(_) | Message::Pong(_) => {}
                     }
                 }
-                message = self.channel.wait(), if unacknowledged < OUTPUT_WINDOW => {
+                message = next_output(&mut self.channel, &mut held), if unacknowledged < OUTPUT_WINDOW => {
                     match message {
                         Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
+                            // What else is already waiting goes in the same WebSocket message:
+                            // a flood arrives as many small SSH packets, and each message costs
+                            // the page more than its bytes do.
+                            let mut data = data;
+                            let mut batch: Option<Vec<u8>> = None;
+                            while batch.as_ref().map_or(data.len(), Vec::len) < BATCH_BYTES {
+                                match self.channel.wait().now_or_never() {
+                                    Some(Some(ChannelMsg::Data { data: more }))
+                                    | Some(Some(ChannelMsg::ExtendedData { data: more, .. })) => {
+                                        batch.get_or_insert_with(|| data.to_vec()).extend_from_slice(&more);
+                                    }
+                                    Some(other) => {
+                                        held = Some(other);
+                                        break;
+                                    }
+                                    None => break,
+                                }
+                            }
+                            if let Some(batch) = batch {
+                                data = batch.into();
+                            }
                             unacknowledged += data.len() as u64;
                             if let Some(recorder) = self.recorder.as_mut()
                                 && let Err(error) = recorder.output(&data).await
@@ -643,6 +667,20 @@ impl Shell {
                 }
             }
         }
+    }
+}
+
+/// The largest WebSocket message of output, when more than one SSH packet is waiting.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// The held channel message if there is one, else the next from the channel.
+async fn next_output(
+    channel: &mut russh::Channel<russh::client::Msg>,
+    held: &mut Option<Option<ChannelMsg>>,
+) -> Option<ChannelMsg> {
+    match held.take() {
+        Some(message) => message,
+        None => channel.wait().await,
     }
 }
 

@@ -145,10 +145,12 @@ impl Live {
                 return Err(unavailable(error));
             }
         };
-        // The WebGL renderer is faster, but headless browsers and some GPUs have no WebGL2;
-        // xterm.js then keeps its DOM renderer, and the person notices nothing.
-        let webgl = Webgl::new()
-            .ok()
+        // The WebGL renderer is faster on a GPU, but some browsers have no WebGL2, and WebGL
+        // drawn in software (SwiftShader, llvmpipe) is several times slower than the DOM
+        // renderer; in both cases xterm.js keeps its DOM renderer.
+        let webgl = (!software_webgl())
+            .then(|| Webgl::new().ok())
+            .flatten()
             .filter(|webgl| terminal.load_addon(webgl).is_ok());
 
         let inner = Rc::new_cyclic(|weak: &Weak<Inner>| Inner {
@@ -633,4 +635,56 @@ impl Inner {
             webgl.dispose();
         }
     }
+}
+
+/// Whether WebGL2 here is missing or drawn by a software rasterizer, as the unmasked renderer
+/// name says when the browser reveals it (when it does not, assume a GPU).
+fn software_webgl() -> bool {
+    let call = |target: &JsValue, method: &str, argument: &JsValue| -> Option<JsValue> {
+        let function: Function = Reflect::get(target, &JsValue::from_str(method))
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        function
+            .call1(target, argument)
+            .ok()
+            .filter(|value| !value.is_null() && !value.is_undefined())
+    };
+    let Some(canvas) = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| document.create_element("canvas").ok())
+    else {
+        return true;
+    };
+    let Some(context) = call(&canvas, "getContext", &JsValue::from_str("webgl2")) else {
+        return true;
+    };
+    let Some(info) = call(
+        &context,
+        "getExtension",
+        &JsValue::from_str("WEBGL_debug_renderer_info"),
+    ) else {
+        return false;
+    };
+    let Ok(parameter) = Reflect::get(&info, &JsValue::from_str("UNMASKED_RENDERER_WEBGL")) else {
+        return false;
+    };
+    let renderer = call(&context, "getParameter", &parameter)
+        .and_then(|name| name.as_string())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    // Give the probe's context back at once rather than when the canvas is collected.
+    if let Some(lose) = call(
+        &context,
+        "getExtension",
+        &JsValue::from_str("WEBGL_lose_context"),
+    ) {
+        let _ = Reflect::get(&lose, &JsValue::from_str("loseContext"))
+            .ok()
+            .and_then(|function| function.dyn_into::<Function>().ok())
+            .map(|function| function.call0(&lose));
+    }
+    ["swiftshader", "llvmpipe", "softpipe", "software"]
+        .iter()
+        .any(|name| renderer.contains(name))
 }
