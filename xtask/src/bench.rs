@@ -10,6 +10,8 @@
 //! xtask. That one starts the origins in a helper process (`xtask bench origins`, internal),
 //! sshd and `ssh -L`, and the postern processes, measures, and stops every process it started
 //! by PID at the end, also on error or Ctrl-C.
+//!
+//! `cargo xtask bench ssh`, the browser SSH benchmark, is in [`ssh_bench`].
 
 mod children;
 mod load;
@@ -17,6 +19,7 @@ mod origins;
 mod postern;
 mod report;
 mod ssh;
+mod ssh_bench;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -80,9 +83,10 @@ const IDLE_PATIENCE: Duration = Duration::from_secs(10);
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("tunnel") => tunnel(&args[1..]),
+        Some("ssh") => ssh_bench::run(&args[1..]),
         // Internal: the origin helper process the tunnel bench starts.
         Some("origins") => origins::serve_here(),
-        _ => bail!("usage: cargo xtask bench tunnel [--quick]"),
+        _ => bail!("usage: cargo xtask bench tunnel|ssh [--quick]"),
     }
 }
 

@@ -7,6 +7,9 @@
 //! - `cargo xtask install`: only the installation step.
 //! - `cargo xtask bench tunnel [--quick]`: the tunnel benchmark (direct, `ssh -L`, postern),
 //!   printed and written to `target/bench/tunnel.md`. Not part of `ci`.
+//! - `cargo xtask bench ssh [--quick]`: the browser SSH benchmark (render time, keystroke echo
+//!   against native `ssh`, server memory and CPU per idle and busy terminal), printed and
+//!   written to `target/bench/ssh.md`. Not part of `ci`.
 //!
 //! Every install is guarded by a version check, so a machine that has the tool skips it.
 
@@ -30,7 +33,8 @@ fn main() -> ExitCode {
                  run [--release] [-- SERVER ARGS]   build everything and start postern-server\n  \
                  ci                                 install test peers, then fmt, clippy, web build, all tests\n  \
                  install                            install the tools and peers only\n  \
-                 bench tunnel [--quick]             benchmark direct, ssh -L and postern; writes target/bench/tunnel.md"
+                 bench tunnel [--quick]             benchmark direct, ssh -L and postern; writes target/bench/tunnel.md\n  \
+                 bench ssh [--quick]                benchmark browser SSH against native ssh; writes target/bench/ssh.md"
             );
             return ExitCode::from(2);
         }

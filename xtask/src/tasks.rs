@@ -81,7 +81,7 @@ fn path_with_node_tools() -> std::ffi::OsString {
 }
 
 /// Builds the web app into `dist/` with Trunk, offline.
-fn build_web() -> anyhow::Result<()> {
+pub fn build_web() -> anyhow::Result<()> {
     cmd("cargo", &["fetch", "--quiet"]).run()?;
     cmd("trunk", &["build", "--release"])
         .env("PATH", path_with_node_tools())

@@ -1,0 +1,211 @@
+//! The measuring half of `cargo xtask bench ssh`: browser SSH against native OpenSSH on this
+//! machine (render time of a flood of output, keystroke-to-echo latency) and what one
+//! terminal costs the server process when idle and when busy.
+//!
+//! A benchmark, not a test: ignored by `cargo test`, it asserts nothing, and a measurement
+//! that fails is written down as failed while the others go on. `cargo xtask bench ssh`
+//! builds the release binaries and the web app, runs this in release mode with the sizes in
+//! [`exchange::SIZES_ENV`], and renders the results it writes to [`exchange::OUTPUT_ENV`].
+//!
+//! Everything under test runs in its own process from the release build (`postern-server`,
+//! `postern connector run`, sshd, Chromium), so the server's CPU and memory are its alone.
+
+mod browser;
+mod console;
+mod cpu;
+mod native;
+mod sessions;
+mod stage;
+mod web_terminal;
+
+// The tunnel bench's process helpers (stop by PID, `/proc` readings) and the hand-over
+// format live in xtask, a binary crate; including the files keeps one copy of each.
+#[allow(dead_code)]
+#[path = "../../../xtask/src/bench/children.rs"]
+mod children;
+// `Sizes::FULL` is for xtask to choose.
+#[allow(dead_code)]
+#[path = "../../../xtask/src/bench/ssh_bench/exchange.rs"]
+mod exchange;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use exchange::{Echo, Flood, Measured, Quiet, Results, Sizes};
+use stage::Stage;
+use web_terminal::WebTerminal;
+
+fn progress(message: &str) {
+    eprintln!("bench ssh: {message}");
+}
+
+/// The piece size for writing into xterm.js alone when the client's flood failed: the
+/// WebSocket messages of a flood are mostly a few SSH packets of up to 32 KiB batched.
+const DEFAULT_PIECE: u64 = 16 * 1024;
+
+/// Whether any measurement failed, so the logs are kept.
+static FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Turns a failed measurement into its cell, keeping the whole chain of causes.
+fn measured<T>(result: anyhow::Result<T>) -> Measured<T> {
+    result.map_err(|error| {
+        FAILED.store(true, Ordering::Relaxed);
+        progress(&format!("failed: {error:#}"));
+        format!("{error:#}")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: `cargo xtask bench ssh` runs it in release mode"]
+async fn ssh() -> anyhow::Result<()> {
+    tests::init_logging();
+    let sizes = match std::env::var(exchange::SIZES_ENV) {
+        Ok(json) => serde_json::from_str(&json)
+            .with_context(|| format!("{} is not valid sizes", exchange::SIZES_ENV))?,
+        Err(_) => Sizes::QUICK,
+    };
+    let output = std::env::var_os(exchange::OUTPUT_ENV).map_or_else(
+        || tests::workspace_root().join("target/bench/ssh.json"),
+        PathBuf::from,
+    );
+    let quiet = quiet().await;
+    progress(&format!(
+        "load average {}, {:.0} % of a core busy before starting",
+        quiet.load_average, quiet.busy_percent
+    ));
+    let mut stage = Stage::start().await?;
+    let outcome = tokio::select! {
+        outcome = run(&mut stage, sizes, quiet) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    progress("stopping the processes it started");
+    let keep = outcome.is_err() || FAILED.load(Ordering::Relaxed);
+    let kept = stage.stop(keep).await;
+    if keep {
+        progress(&format!("logs kept in {}", kept.display()));
+    }
+    let results = outcome?;
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&output, serde_json::to_vec_pretty(&results)?)
+        .with_context(|| format!("write {}", output.display()))?;
+    progress(&format!("results written to {}", output.display()));
+    Ok(())
+}
+
+async fn run(stage: &mut Stage, sizes: Sizes, quiet: Quiet) -> anyhow::Result<Results> {
+    // One terminal first: it pins the origin's host key and proves the path works.
+    let mut first = WebTerminal::open(stage, stage::APP).await?;
+    let recorded = first.recorded;
+    console::at_prompt(&mut first).await?;
+    drop(first);
+
+    progress(&format!(
+        "echo: {} keystrokes through ssh -tt, then through postern",
+        sizes.echo_count
+    ));
+    let native_echo = measured(native_echo(stage, sizes).await);
+    let postern_echo = measured(postern_echo(stage, sizes).await);
+
+    progress(&format!(
+        "flood: {} MB through ssh -tt, then through postern",
+        sizes.flood_bytes / 1_000_000
+    ));
+    let native_flood = measured(native_flood(stage, sizes).await);
+    let postern_flood = measured(postern_flood(stage, sizes).await);
+
+    progress("browser: flood and echo in Chromium");
+    // xterm.js alone gets its input in pieces the size of the gateway's messages.
+    let piece = postern_flood
+        .as_ref()
+        .ok()
+        .filter(|run| run.chunks > 0)
+        .map_or(DEFAULT_PIECE, |run| run.received_bytes / run.chunks);
+    let browser = browser::measure(stage, sizes, piece).await;
+    let (flood_dom, echo_dom) = browser.dom.unzip();
+
+    progress(&format!(
+        "idle: {} terminals on a fresh server",
+        sizes.idle_sessions
+    ));
+    stage.restart().await?;
+    let idle = measured(sessions::idle(stage, sizes).await);
+
+    progress(&format!(
+        "busy: {} printing terminals on a fresh server",
+        sizes.busy_sessions
+    ));
+    stage.restart().await?;
+    let busy = measured(sessions::busy(stage, sizes).await);
+
+    Ok(Results {
+        sizes,
+        quiet,
+        recorded,
+        echo: Echo {
+            native: native_echo,
+            postern: postern_echo,
+            browser: measured(browser.echo),
+            browser_dom: echo_dom,
+        },
+        flood: Flood {
+            native: native_flood,
+            postern: postern_flood,
+            browser: measured(browser.flood),
+            browser_dom: flood_dom,
+        },
+        idle,
+        busy,
+    })
+}
+
+async fn native_echo(stage: &Stage, sizes: Sizes) -> anyhow::Result<Vec<f64>> {
+    let mut ssh = native::Ssh::start(stage).await?;
+    console::at_prompt(&mut ssh).await?;
+    console::into_cat(&mut ssh).await?;
+    console::echo_round_trips(&mut ssh, sizes.echo_warmup, sizes.echo_count).await
+}
+
+async fn postern_echo(stage: &Stage, sizes: Sizes) -> anyhow::Result<Vec<f64>> {
+    let mut terminal = WebTerminal::open(stage, stage::APP).await?;
+    console::at_prompt(&mut terminal).await?;
+    console::into_cat(&mut terminal).await?;
+    console::echo_round_trips(&mut terminal, sizes.echo_warmup, sizes.echo_count).await
+}
+
+async fn native_flood(stage: &Stage, sizes: Sizes) -> anyhow::Result<exchange::FloodRun> {
+    let mut ssh = native::Ssh::start(stage).await?;
+    console::at_prompt(&mut ssh).await?;
+    console::flood(&mut ssh, stage, sizes.flood_bytes).await
+}
+
+async fn postern_flood(stage: &Stage, sizes: Sizes) -> anyhow::Result<exchange::FloodRun> {
+    let mut terminal = WebTerminal::open(stage, stage::APP).await?;
+    console::at_prompt(&mut terminal).await?;
+    console::flood(&mut terminal, stage, sizes.flood_bytes).await
+}
+
+/// The load average, and how busy the cores are over three seconds before any load starts.
+async fn quiet() -> Quiet {
+    const SPAN: Duration = Duration::from_secs(3);
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    let before = children::machine_busy_ticks();
+    tokio::time::sleep(SPAN).await;
+    let busy = children::machine_busy_ticks().saturating_sub(before);
+    Quiet {
+        load_average,
+        busy_percent: 100.0 * busy as f64 / children::clock_ticks_per_second() / SPAN.as_secs_f64(),
+    }
+}

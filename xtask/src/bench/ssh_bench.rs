@@ -1,0 +1,103 @@
+//! `cargo xtask bench ssh`: browser SSH next to native OpenSSH on this machine (time to render
+//! a flood of output in the browser terminal, keystroke-to-echo latency added over `ssh`), and
+//! what one idle or busy terminal costs the server process. Written as a markdown table to
+//! `target/bench/ssh.md`.
+//!
+//! A benchmark, not a test: it asserts nothing, and `cargo xtask ci` does not run it. The
+//! measuring needs the test harness (sshd, Chromium), so it lives in an ignored test target,
+//! `tests/tests/bench_ssh`, which this builds and runs in release mode with the sizes in an
+//! environment variable; it writes raw results as JSON ([`exchange`]) and this renders them.
+//! Everything measured runs as its own release process, so server figures are the server's
+//! alone. Needs what `cargo xtask ci` installs (Trunk, Chromium, OpenSSH).
+
+mod exchange;
+mod report;
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use super::{command_output, machine};
+use crate::tasks::{build_web, cmd, project_root, step};
+use exchange::{OUTPUT_ENV, Results, SIZES_ENV, Sizes};
+
+const USAGE: &str = "usage: cargo xtask bench ssh [--quick]";
+
+/// The test target that measures, and how it must run: release, ignored tests included, one
+/// at a time, its progress shown.
+const TEST_TARGET: [&str; 6] = [
+    "test",
+    "--release",
+    "--package",
+    "tests",
+    "--test",
+    "bench_ssh",
+];
+
+/// `cargo xtask bench ssh [--quick]`.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let sizes = match args {
+        [] => Sizes::FULL,
+        [flag] if flag == "--quick" => Sizes::QUICK,
+        _ => bail!(USAGE),
+    };
+    let root = project_root();
+    step("build release binaries", || {
+        cmd(
+            "cargo",
+            &[
+                "build",
+                "--release",
+                "--package",
+                "server",
+                "--package",
+                "cli",
+                "--bins",
+            ],
+        )
+        .run()
+    })?;
+    step("build web app", build_web)?;
+    step("build the bench", || {
+        cmd("cargo", &[&TEST_TARGET[..], &["--no-run"]].concat()).run()
+    })?;
+    let json = root.join("target/bench/ssh.json");
+    // A stale file must not pass for this run's results.
+    let _ = std::fs::remove_file(&json);
+    let sizes_json = serde_json::to_string(&sizes)?;
+    step("measure", || {
+        cmd(
+            "cargo",
+            &[
+                &TEST_TARGET[..],
+                &["--", "--ignored", "--nocapture", "--test-threads", "1"],
+            ]
+            .concat(),
+        )
+        .env(SIZES_ENV, &sizes_json)
+        .env(OUTPUT_ENV, &json)
+        .run()
+    })?;
+    let results: Results = serde_json::from_slice(
+        &std::fs::read(&json).with_context(|| format!("read {}", json.display()))?,
+    )
+    .with_context(|| format!("parse {}", json.display()))?;
+    let markdown = report::render(
+        &report::Context {
+            date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            machine: machine(),
+        },
+        &results,
+    );
+    println!("{markdown}");
+    write(&root.join("target/bench/ssh.md"), &markdown)
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("write {}", path.display()))?;
+    eprintln!("bench: written to {}", path.display());
+    Ok(())
+}
