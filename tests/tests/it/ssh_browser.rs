@@ -272,8 +272,8 @@ async fn a_person_types_resizes_pastes_and_an_admin_replays_the_recording() {
             size().await.filter(|now| *now != before)
         })
         .await?;
-        // Let the resize message land before asking.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The page sent the new size when xterm.js changed it, ahead of these keystrokes on the
+        // same socket.
         stage.type_keys(&format!("stty size{ENTER}")).await?;
         stage
             .wait_for_screen(&format!("{} {}", size.1, size.0), Duration::from_secs(20))
@@ -289,10 +289,13 @@ async fn a_person_types_resizes_pastes_and_an_admin_replays_the_recording() {
             .collect();
         stage
             .type_keys(&format!(
-                "stty -icanon; head -c 10000 | sha256sum; stty icanon{ENTER}"
+                "stty -icanon; echo PASTE-$((1+1)); head -c 10000 | sha256sum; stty icanon{ENTER}"
             ))
             .await?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The shell has read the whole line once it runs the echo: the paste goes to head.
+        stage
+            .wait_for_screen("PASTE-2", Duration::from_secs(20))
+            .await?;
         stage
             .browser
             .client

@@ -64,12 +64,13 @@ async fn a_terminal_runs_commands_resizes_takes_a_long_paste_and_is_recorded() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
+    // The shell reads the whole command line before running it, so once `PASTE-2` is printed
+    // the rest of the input goes to head.
     terminal
-        .type_text("stty -icanon; head -c 10000 | sha256sum; stty icanon\r")
+        .type_text("stty -icanon; echo PASTE-$((1+1)); head -c 10000 | sha256sum; stty icanon\r")
         .await
         .unwrap();
-    // Let the shell start head before the paste arrives, as a person would.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    terminal.expect("PASTE-2", LIMIT).await.unwrap();
     terminal.type_text(&line).await.unwrap();
     terminal.expect(&digest, LIMIT).await.unwrap();
 
