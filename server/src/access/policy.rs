@@ -3,7 +3,7 @@
 use protocol::api::{AllowList, AppKind, Decision};
 use protocol::tunnel::Destination;
 
-use crate::store::{App, UnixTime};
+use crate::store::{App, UnixTime, User};
 
 /// Who is asking for a Stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,16 @@ pub enum Identity {
 }
 
 impl Identity {
+    /// The person `user`, signed in at `signed_in_at`.
+    pub fn user(user: &User, signed_in_at: UnixTime) -> Identity {
+        Identity::User {
+            username: user.username.clone(),
+            email: user.email.clone(),
+            groups: user.groups.clone(),
+            signed_in_at,
+        }
+    }
+
     /// How the Audit log names this identity.
     pub fn actor(&self) -> String {
         match self {

@@ -264,12 +264,7 @@ pub async fn my_apps(
     // Listed by the allow rules alone: an App whose session duration this sign-in outlived is
     // still the user's to reach after signing in again.
     let now = now();
-    let identity = crate::access::Identity::User {
-        signed_in_at: now,
-        username: user.username.clone(),
-        email: user.email.clone(),
-        groups: user.groups.clone(),
-    };
+    let identity = crate::access::Identity::user(user, now);
     let apps = state.store.list_apps().await?;
     let visible = apps
         .into_iter()

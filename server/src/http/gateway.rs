@@ -90,14 +90,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, (St
             ));
         }
     }
-    let user = session.user;
-    let signed_in_at = session.created_at;
-    Ok(Identity::User {
-        signed_in_at,
-        username: user.username,
-        email: user.email,
-        groups: user.groups,
-    })
+    Ok(Identity::user(&session.user, session.created_at))
 }
 
 /// `POST /gw/tcp/{app}`.

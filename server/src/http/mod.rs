@@ -9,7 +9,7 @@ mod extract;
 mod gateway;
 mod oidc;
 mod ops;
-mod origin;
+pub(crate) mod origin;
 mod ssh_api;
 mod web;
 

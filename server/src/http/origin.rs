@@ -33,6 +33,11 @@ fn has_explicit_credentials(request: &Request) -> bool {
         || request.uri().path() == "/api/cli/token"
 }
 
+/// Whether `origin` (the request's `Origin` header) is one this server accepts.
+pub fn is_allowed(state: &AppState, origin: Option<&str>) -> bool {
+    origin.is_some_and(|origin| state.allowed_origins.iter().any(|a| a == origin))
+}
+
 /// Middleware: refuse state-changing requests from other origins.
 pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if is_state_changing(request.method()) && !has_explicit_credentials(&request) {
@@ -40,9 +45,7 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
             .headers()
             .get(header::ORIGIN)
             .and_then(|value| value.to_str().ok());
-        let allowed =
-            origin.is_some_and(|origin| state.allowed_origins.iter().any(|a| a == origin));
-        if !allowed {
+        if !is_allowed(&state, origin) {
             tracing::info!(
                 origin = origin.unwrap_or("(none)"),
                 path = request.uri().path(),

@@ -16,20 +16,10 @@ use crate::access::{self, Denied, Identity};
 use crate::provision;
 use crate::ssh::ca::{BACKDATE, CertRequest};
 use crate::ssh::{host_key_fingerprint, principals, recording};
-use crate::store::{App, NewAuditEvent, Recording, SessionRecord};
+use crate::store::{App, NewAuditEvent, Recording};
 
 /// The longest public key line accepted.
 const MAX_PUBLIC_KEY_LEN: usize = 16 * 1024;
-
-fn identity(session: &SessionRecord, signed_in_at: i64) -> Identity {
-    let user = &session.user;
-    Identity::User {
-        username: user.username.clone(),
-        email: user.email.clone(),
-        groups: user.groups.clone(),
-        signed_in_at,
-    }
-}
 
 fn not_ssh(app: &str) -> ApiError {
     ApiError::new(
@@ -52,7 +42,7 @@ pub async fn login(
         .await?
         .filter(|app| app.kind == AppKind::Ssh)
         .ok_or_else(|| not_ssh(&name))?;
-    let identity = identity(&authenticated.session, now());
+    let identity = Identity::user(&authenticated.session.user, now());
     let verdict = access::policy::decide(&identity, &app, now());
     if verdict.decision != Decision::Allow {
         return Err(ApiError::new(
@@ -81,7 +71,7 @@ pub async fn certificate(
 ) -> Result<Json<SshCertificate>, ApiError> {
     let public_key = parse_user_key(&request.public_key)?;
     let session = &authenticated.session;
-    let identity = identity(session, session.created_at);
+    let identity = Identity::user(&session.user, session.created_at);
     let actor = identity.actor();
     let store = state.store.as_ref();
     let authorized = match access::authorize(store, identity.clone(), &request.app, now()).await {
@@ -116,14 +106,11 @@ pub async fn certificate(
                 now(),
             )
             .await?;
-            let code = match error {
-                principals::PrincipalError::Required(_) => error_code::BAD_REQUEST,
-                _ => error_code::ACCESS_DENIED,
-            };
-            let status = if code == error_code::BAD_REQUEST {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::FORBIDDEN
+            let (status, code) = match error {
+                principals::PrincipalError::Required(_) => {
+                    (StatusCode::BAD_REQUEST, error_code::BAD_REQUEST)
+                }
+                _ => (StatusCode::FORBIDDEN, error_code::ACCESS_DENIED),
             };
             return Err(ApiError::new(status, code, reason));
         }

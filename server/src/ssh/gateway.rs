@@ -56,7 +56,7 @@ pub async fn terminal(
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|value| value.to_str().ok());
-    if !origin.is_some_and(|origin| state.allowed_origins.iter().any(|a| a == origin)) {
+    if !crate::http::origin::is_allowed(&state, origin) {
         tracing::info!(
             origin = origin.unwrap_or("(none)"),
             app,
@@ -184,12 +184,7 @@ async fn connect(
     params: &TerminalParams,
 ) -> Result<Shell, Ended> {
     let user = &session.user;
-    let identity = Identity::User {
-        username: user.username.clone(),
-        email: user.email.clone(),
-        groups: user.groups.clone(),
-        signed_in_at: session.created_at,
-    };
+    let identity = Identity::user(user, session.created_at);
     let actor = identity.actor();
     let store = state.store.as_ref();
     let internal = |error: &dyn std::fmt::Display| {
