@@ -6,6 +6,7 @@
 //!
 //! - [`api`]: request and response bodies of the JSON API under `/api`.
 //! - [`gateway`]: how native clients open Streams through the server.
+//! - [`rdp`]: browser RDP tickets, the RDCleanPath gateway's path and error codes.
 //! - [`routes`]: paths the server and the web app must agree on.
 //! - [`ssh`]: the browser terminal, short-lived SSH certificates and recordings.
 //! - [`tunnel`]: how connectors attach to the server and how Streams open on them.
@@ -13,6 +14,7 @@
 
 pub mod api;
 pub mod gateway;
+pub mod rdp;
 pub mod routes;
 pub mod ssh;
 pub mod tunnel;

@@ -25,9 +25,9 @@ pub const CLIENT_ROUTES: &[&str] = &[
     "/cli/authorize",
 ];
 
-/// Client-side pages with one path parameter, as the prefix before it: `/ssh/{app}` and
-/// `/admin/recordings/{id}`.
-pub const CLIENT_ROUTE_PREFIXES: &[&str] = &["/ssh/", "/admin/recordings/"];
+/// Client-side pages with one path parameter, as the prefix before it: `/ssh/{app}`,
+/// `/rdp/{app}` and `/admin/recordings/{id}`.
+pub const CLIENT_ROUTE_PREFIXES: &[&str] = &["/ssh/", "/rdp/", "/admin/recordings/"];
 
 /// The page where a signed-in user approves a CLI sign-in.
 pub const CLI_AUTHORIZE: &str = "/cli/authorize";
@@ -72,6 +72,7 @@ mod tests {
             ("/ssh/build-box", true),
             ("/ssh/", false),
             ("/ssh/a/b", false),
+            ("/rdp/desk", true),
             ("/admin/recordings/r1", true),
             ("/loginx", false),
             ("/api/me", false),
