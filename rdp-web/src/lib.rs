@@ -1,0 +1,1 @@
+//! The RDP module of the browser desktop page.

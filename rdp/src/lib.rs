@@ -1,0 +1,1 @@
+//! The RDP client behind Postern's browser desktop.
