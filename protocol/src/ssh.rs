@@ -248,6 +248,20 @@ pub struct RecordingSummary {
     pub size_bytes: u64,
     /// Whether input was recorded too.
     pub input_recorded: bool,
+    /// A terminal (asciicast v2) or a desktop (the RDP byte stream with timestamps).
+    #[serde(default)]
+    pub kind: RecordingKind,
+}
+
+/// What a recording holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingKind {
+    /// A browser SSH terminal, as asciicast v2.
+    #[default]
+    Terminal,
+    /// A browser RDP desktop: what the origin sent, with timestamps (no player yet).
+    Desktop,
 }
 
 #[cfg(test)]

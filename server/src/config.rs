@@ -42,6 +42,23 @@ pub struct Config {
     pub oidc: Vec<OidcProviderConfig>,
     /// Browser SSH and SSH certificates.
     pub ssh: SshConfig,
+    /// Browser RDP.
+    pub rdp: RdpConfig,
+}
+
+/// Browser RDP through the RDCleanPath gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RdpConfig {
+    /// Whether the origin-to-browser byte stream of each desktop session is recorded (with
+    /// timestamps, in `{data_dir}/recordings`).
+    pub record: bool,
+}
+
+impl Default for RdpConfig {
+    fn default() -> Self {
+        RdpConfig { record: true }
+    }
 }
 
 /// Browser SSH and short-lived SSH certificates.
@@ -79,6 +96,7 @@ impl Default for Config {
             local: LocalConfig::default(),
             oidc: Vec::new(),
             ssh: SshConfig::default(),
+            rdp: RdpConfig::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod provision;
+pub mod rdp;
 pub mod secret;
 pub mod serve;
 pub mod ssh;

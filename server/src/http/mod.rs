@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth_api;
+pub(crate) mod browser_session;
 mod cli_login;
 mod error;
 mod extract;
@@ -10,6 +11,7 @@ mod gateway;
 mod oidc;
 mod ops;
 pub(crate) mod origin;
+mod rdp_api;
 mod ssh_api;
 mod web;
 
@@ -125,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/me", get(auth_api::current_user))
         .route("/api/apps", get(auth_api::my_apps))
         .route("/api/apps/{app}/ssh", get(ssh_api::login))
+        .route("/api/apps/{app}/rdp/ticket", post(rdp_api::ticket))
         .route(protocol::ssh::CERT_PATH, post(ssh_api::certificate))
         .route("/api/cli/approve", post(cli_login::approve))
         .route("/api/cli/token", post(cli_login::token))
@@ -138,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .route("/gw/tcp/{app}", post(gateway::tcp))
         // `any`: browsers on HTTP/2 open WebSockets with an extended CONNECT (RFC 8441).
         .route("/gw/ssh/{app}", any(crate::ssh::gateway::terminal))
+        .route("/gw/rdp/{app}", any(crate::rdp::gateway::desktop))
         .route("/auth/oidc/{provider}/start", get(oidc::start))
         .route("/auth/oidc/{provider}/callback", get(oidc::callback))
         .fallback(web::serve)

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::api::{AppKind, AppSummary, Decision, error_code};
-use protocol::ssh::{RecordingSummary, SshCertRequest, SshCertificate, SshLogin};
+use protocol::ssh::{RecordingKind, RecordingSummary, SshCertRequest, SshCertificate, SshLogin};
 use russh::keys::ssh_key::PublicKey;
 
 use super::extract::{AdminSession, ApiJson, Authenticated, now, rfc3339};
@@ -205,6 +205,19 @@ fn recording_summary(recording: &Recording) -> RecordingSummary {
         duration_seconds: (end - started.started_at).max(0) as f64,
         size_bytes: u64::try_from(recording.size_bytes).unwrap_or(0),
         input_recorded: started.input_recorded,
+        kind: recording_kind(recording),
+    }
+}
+
+fn recording_kind(recording: &Recording) -> RecordingKind {
+    if recording
+        .started
+        .file_name
+        .ends_with(&format!(".{}", crate::rdp::recording::EXTENSION))
+    {
+        RecordingKind::Desktop
+    } else {
+        RecordingKind::Terminal
     }
 }
 
@@ -254,7 +267,8 @@ pub async fn get_recording(
     Ok(Json(summary))
 }
 
-/// `GET /api/admin/recordings/{id}/cast`: the asciicast v2 file.
+/// `GET /api/admin/recordings/{id}/cast`: the recording file: asciicast v2 for a terminal,
+/// the timestamped RDP byte stream for a desktop.
 pub async fn recording_cast(
     _admin: AdminSession,
     State(state): State<AppState>,
@@ -267,12 +281,16 @@ pub async fn recording_cast(
         .await
         .map_err(|_| ApiError::not_found("recording file"))?;
     let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let (content_type, extension) = match recording_kind(&recording) {
+        RecordingKind::Terminal => ("application/x-asciicast", "cast"),
+        RecordingKind::Desktop => ("application/octet-stream", crate::rdp::recording::EXTENSION),
+    };
     Ok((
         [
-            (header::CONTENT_TYPE, "application/x-asciicast".to_owned()),
+            (header::CONTENT_TYPE, content_type.to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"postern-{id}.cast\""),
+                format!("attachment; filename=\"postern-{id}.{extension}\""),
             ),
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ],

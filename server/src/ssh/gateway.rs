@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code as ws_close};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::FutureExt;
-use protocol::api::{Decision, error_code};
+use protocol::api::Decision;
 use protocol::ssh::{
     MAX_TERMINAL_CELLS, OUTPUT_WINDOW, TerminalEvent, TerminalInput, TerminalParams, close_code,
 };
@@ -29,10 +29,9 @@ use super::ca::{CertRequest, fingerprint, random_ed25519};
 use super::principals;
 use super::recording::{self, Recorder, Subject};
 use crate::access::{self, Denied, Identity};
-use crate::auth::session::{self as session_rules, Validity};
+use crate::http::browser_session::{self, SessionEnd};
 use crate::http::now;
 use crate::http::{ApiError, AppState};
-use crate::secret;
 use crate::store::{App, SessionRecord};
 use crate::tunnel::OpenError;
 
@@ -51,24 +50,8 @@ pub async fn terminal(
     params: Result<Query<TerminalParams>, axum::extract::rejection::QueryRejection>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    // A WebSocket is not bound by the same-origin policy: without this check any site could
-    // open a terminal with the user's cookie.
-    let origin = headers
-        .get(header::ORIGIN)
-        .and_then(|value| value.to_str().ok());
-    if !crate::http::origin::is_allowed(&state, origin) {
-        tracing::info!(
-            origin = origin.unwrap_or("(none)"),
-            app,
-            "refused terminal from a foreign origin"
-        );
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            error_code::BAD_ORIGIN,
-            "this terminal was not opened by the Postern web app and was refused",
-        ));
-    }
-    let session = browser_session(&state, &headers).await?;
+    browser_session::check_origin(&state, &headers, "terminal")?;
+    let session = browser_session::from_cookie(&state, &headers).await?;
     let Ok(Query(params)) = params else {
         return Err(ApiError::bad_request(
             "the terminal needs cols and rows (and optionally principal) in its query",
@@ -91,26 +74,6 @@ pub async fn terminal(
 
 fn valid_size(cols: u16, rows: u16) -> bool {
     (1..=MAX_TERMINAL_CELLS).contains(&cols) && (1..=MAX_TERMINAL_CELLS).contains(&rows)
-}
-
-/// The live Session of the browser's cookie; the terminal never takes a bearer token.
-async fn browser_session(state: &AppState, headers: &HeaderMap) -> Result<SessionRecord, ApiError> {
-    let cookies = headers
-        .get(header::COOKIE)
-        .and_then(|value| value.to_str().ok())
-        .ok_or_else(ApiError::unauthenticated)?;
-    let token = session_rules::cookie_value(cookies, protocol::routes::SESSION_COOKIE)
-        .filter(|token| secret::is_well_formed_token(token))
-        .ok_or_else(ApiError::unauthenticated)?;
-    let record = state
-        .store
-        .session_by_token_hash(&secret::hash_token(token))
-        .await?
-        .ok_or_else(ApiError::unauthenticated)?;
-    match session_rules::validity(&record, now(), state.config.session.idle_timeout) {
-        Validity::Live => Ok(record),
-        _ => Err(ApiError::unauthenticated()),
-    }
 }
 
 /// Why a terminal ended: a [`close_code`] and words for the person.
@@ -692,33 +655,12 @@ fn recording_failed(error: &anyhow::Error) -> Ended {
 
 /// Whether the Session behind a terminal ended; typing counts as use of it.
 async fn session_over(state: &AppState, session: &SessionRecord, active: bool) -> Option<Ended> {
-    let current = match state.store.session_by_id(&session.id).await {
-        Ok(current) => current,
-        // A store hiccup does not cut a working terminal; the next check decides.
-        Err(_) => return None,
+    let end = browser_session::recheck(state, session, active).await?;
+    let code = match end {
+        SessionEnd::Revoked => close_code::REVOKED,
+        SessionEnd::SignedOut | SessionEnd::Expired => close_code::SIGNED_OUT,
     };
-    let Some(current) = current else {
-        return Some(ended(close_code::SIGNED_OUT, "you were signed out"));
-    };
-    let now = now();
-    match session_rules::validity(&current, now, state.config.session.idle_timeout) {
-        Validity::Live => {
-            if active
-                && session_rules::needs_touch(&current, now, state.config.session.idle_timeout)
-            {
-                let _ = state.store.touch_session(&current.id, now).await;
-            }
-            None
-        }
-        Validity::Revoked => Some(ended(
-            close_code::REVOKED,
-            "your session ended: you signed out or an admin revoked it",
-        )),
-        Validity::Expired | Validity::Idle => Some(ended(
-            close_code::SIGNED_OUT,
-            "your session expired: sign in again",
-        )),
-    }
+    Some(ended(code, end.reason()))
 }
 
 #[cfg(test)]

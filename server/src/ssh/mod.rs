@@ -8,8 +8,12 @@ pub mod recording;
 
 use russh::keys::ssh_key::PublicKey;
 
-/// `SHA256:…` of a stored OpenSSH public key line, or `None` if it does not parse.
+/// `SHA256:…` of a pinned host key: an SSH App stores its OpenSSH public key line, an RDP App
+/// the fingerprint of its TLS key itself. `None` if it does not parse.
 pub fn host_key_fingerprint(line: &str) -> Option<String> {
+    if line.starts_with("SHA256:") {
+        return Some(line.to_owned());
+    }
     PublicKey::from_openssh(line)
         .ok()
         .map(|key| ca::fingerprint(&key))

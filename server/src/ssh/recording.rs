@@ -15,6 +15,32 @@ pub fn directory(data_dir: &Path) -> PathBuf {
     data_dir.join("recordings")
 }
 
+/// Creates a new recording file (mode 0600) with a fresh random id under `dir`; returns the
+/// id, the file name and the file.
+pub async fn create_file(
+    dir: &Path,
+    extension: &str,
+) -> anyhow::Result<(String, String, tokio::fs::File)> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .with_context(|| format!("create {}", dir.display()))?;
+    let id = crate::secret::random_token()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(20)
+        .collect::<String>();
+    let file_name = format!("{id}.{extension}");
+    let path = dir.join(&file_name);
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .await
+        .with_context(|| format!("create {}", path.display()))?;
+    Ok((id, file_name, file))
+}
+
 /// How often buffered events reach the file, so a running recording can be read.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -55,23 +81,7 @@ impl Recorder {
         store: &dyn Store,
         subject: Subject<'_>,
     ) -> anyhow::Result<Recorder> {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .with_context(|| format!("create {}", dir.display()))?;
-        let id = crate::secret::random_token()
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(20)
-            .collect::<String>();
-        let file_name = format!("{id}.cast");
-        let path = dir.join(&file_name);
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .await
-            .with_context(|| format!("create {}", path.display()))?;
+        let (id, file_name, file) = create_file(dir, "cast").await?;
         let header = serde_json::json!({
             "version": 2,
             "width": subject.cols,

@@ -322,6 +322,21 @@ pub struct CliGrant {
     pub expires_at: UnixTime,
 }
 
+/// A browser RDP ticket: minted after the policy decision, taken once by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdpTicket {
+    /// SHA-256 of the secret, hex.
+    pub ticket_hash: String,
+    /// Who it was minted for.
+    pub user_id: String,
+    /// The App it opens.
+    pub app_id: String,
+    /// The Session that asked for it.
+    pub session_id: String,
+    /// After this the ticket is void.
+    pub expires_at: UnixTime,
+}
+
 /// Persistent state behind one interface.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -467,6 +482,11 @@ pub trait Store: Send + Sync + 'static {
     /// Removes and returns the CLI grant for this code hash, expired or not, so a code can
     /// never be used twice.
     async fn take_cli_grant(&self, code_hash: &str) -> Result<Option<CliGrant>, StoreError>;
+    /// Stores a browser RDP ticket (by hash).
+    async fn insert_rdp_ticket(&self, ticket: RdpTicket) -> Result<(), StoreError>;
+    /// Removes and returns the RDP ticket with this hash, expired or not, so a ticket can
+    /// never be used twice.
+    async fn take_rdp_ticket(&self, ticket_hash: &str) -> Result<Option<RdpTicket>, StoreError>;
     /// The user with this id.
     async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError>;
     /// The string claims of the user's last OIDC sign-in (empty for local accounts).

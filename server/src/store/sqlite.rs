@@ -9,8 +9,8 @@ use sqlx::{Row, SqlitePool};
 
 use super::{
     App, AuditRecord, CliGrant, Connector, LoginAttempt, NewApp, NewAuditEvent, NewLocalUser,
-    NewRecording, NewSession, OidcIdentity, Recording, ServiceToken, SessionRecord, SetupOutcome,
-    Store, StoreError, UnixTime, User,
+    NewRecording, NewSession, OidcIdentity, RdpTicket, Recording, ServiceToken, SessionRecord,
+    SetupOutcome, Store, StoreError, UnixTime, User,
 };
 use protocol::api::{AppKind, Decision};
 
@@ -876,6 +876,39 @@ impl Store for SqliteStore {
         }))
     }
 
+    async fn insert_rdp_ticket(&self, ticket: RdpTicket) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO rdp_tickets (ticket_hash, user_id, app_id, session_id, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&ticket.ticket_hash)
+        .bind(&ticket.user_id)
+        .bind(&ticket.app_id)
+        .bind(&ticket.session_id)
+        .bind(ticket.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_rdp_ticket(&self, ticket_hash: &str) -> Result<Option<RdpTicket>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM rdp_tickets WHERE ticket_hash = ? \
+             RETURNING ticket_hash, user_id, app_id, session_id, expires_at",
+        )
+        .bind(ticket_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(RdpTicket {
+            ticket_hash: row.try_get("ticket_hash")?,
+            user_id: row.try_get("user_id")?,
+            app_id: row.try_get("app_id")?,
+            session_id: row.try_get("session_id")?,
+            expires_at: row.try_get("expires_at")?,
+        }))
+    }
+
     async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
@@ -999,8 +1032,13 @@ impl Store for SqliteStore {
             .execute(&mut *transaction)
             .await?
             .rows_affected();
+        let tickets = sqlx::query("DELETE FROM rdp_tickets WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
         transaction.commit().await?;
-        Ok(sessions + tokens + attempts + grants)
+        Ok(sessions + tokens + attempts + grants + tickets)
     }
 }
 

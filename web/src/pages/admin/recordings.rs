@@ -547,6 +547,7 @@ mod tests {
             duration_seconds: 1.0,
             size_bytes: 10,
             input_recorded: false,
+            kind: protocol::ssh::RecordingKind::Terminal,
         };
         assert_eq!(
             cast_file_name(&recording),

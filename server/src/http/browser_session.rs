@@ -1,0 +1,102 @@
+//! The browser Session behind a gateway WebSocket (terminal or desktop): the Origin and cookie
+//! checks before the upgrade, and the periodic re-check that ends a connection when its Session
+//! does.
+
+use axum::http::{HeaderMap, StatusCode, header};
+use protocol::api::error_code;
+
+use super::{ApiError, AppState, now};
+use crate::auth::session::{self as rules, Validity};
+use crate::secret;
+use crate::store::SessionRecord;
+
+/// Refuses an upgrade that was not opened by the web app. A WebSocket is not bound by the
+/// same-origin policy: without this any site could open one with the user's cookie.
+pub fn check_origin(state: &AppState, headers: &HeaderMap, what: &str) -> Result<(), ApiError> {
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok());
+    if super::origin::is_allowed(state, origin) {
+        return Ok(());
+    }
+    tracing::info!(
+        origin = origin.unwrap_or("(none)"),
+        what,
+        "refused a WebSocket from a foreign origin"
+    );
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        error_code::BAD_ORIGIN,
+        format!("this {what} was not opened by the Postern web app and was refused"),
+    ))
+}
+
+/// The live Session of the browser's cookie; gateways never take a bearer token.
+pub async fn from_cookie(state: &AppState, headers: &HeaderMap) -> Result<SessionRecord, ApiError> {
+    let cookies = headers
+        .get(header::COOKIE)
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(ApiError::unauthenticated)?;
+    let token = rules::cookie_value(cookies, protocol::routes::SESSION_COOKIE)
+        .filter(|token| secret::is_well_formed_token(token))
+        .ok_or_else(ApiError::unauthenticated)?;
+    let record = state
+        .store
+        .session_by_token_hash(&secret::hash_token(token))
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    match rules::validity(&record, now(), state.config.session.idle_timeout) {
+        Validity::Live => Ok(record),
+        _ => Err(ApiError::unauthenticated()),
+    }
+}
+
+/// Why a Session ended under a live connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// It is gone: the user signed out.
+    SignedOut,
+    /// The user or an admin revoked it.
+    Revoked,
+    /// Its absolute or idle lifetime ran out.
+    Expired,
+}
+
+impl SessionEnd {
+    /// Words for the person.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SessionEnd::SignedOut => "you were signed out",
+            SessionEnd::Revoked => "your session ended: you signed out or an admin revoked it",
+            SessionEnd::Expired => "your session expired: sign in again",
+        }
+    }
+}
+
+/// Checks that `session` is still live; `active` (the person typed or moved the mouse since
+/// the last check) counts as use of it.
+pub async fn recheck(
+    state: &AppState,
+    session: &SessionRecord,
+    active: bool,
+) -> Option<SessionEnd> {
+    let current = match state.store.session_by_id(&session.id).await {
+        Ok(current) => current,
+        // A store hiccup does not cut a working connection; the next check decides.
+        Err(_) => return None,
+    };
+    let Some(current) = current else {
+        return Some(SessionEnd::SignedOut);
+    };
+    let now = now();
+    match rules::validity(&current, now, state.config.session.idle_timeout) {
+        Validity::Live => {
+            if active && rules::needs_touch(&current, now, state.config.session.idle_timeout) {
+                let _ = state.store.touch_session(&current.id, now).await;
+            }
+            None
+        }
+        Validity::Revoked => Some(SessionEnd::Revoked),
+        Validity::Expired | Validity::Idle => Some(SessionEnd::Expired),
+    }
+}
