@@ -7,6 +7,7 @@
 //!   tampers with ID tokens to prove Postern refuses them.
 //! - [`browser`]: headless Chromium driven over WebDriver.
 
+pub mod app_fixture;
 pub mod browser;
 pub mod idp;
 pub mod postern;

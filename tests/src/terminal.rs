@@ -32,7 +32,7 @@ pub struct Upgrade {
 
 /// An open terminal.
 pub struct Terminal {
-    socket: WebSocketStream<TlsStream<TcpStream>>,
+    socket: Socket,
     /// Every output byte so far (unless [`Terminal::forget_output`] was called).
     pub output: Vec<u8>,
     /// Output bytes received in total.
@@ -56,6 +56,52 @@ pub struct Refused {
     pub body: String,
 }
 
+/// A WebSocket to the test server over TLS.
+pub type Socket = WebSocketStream<TlsStream<TcpStream>>;
+
+/// Opens a WebSocket to `path` (with its query) the way a browser on the server's page would:
+/// the Session cookie and the Origin of `upgrade`, HTTP/1.1 upgrade over TLS.
+pub async fn open_websocket(
+    server: &TestServer,
+    path: &str,
+    upgrade: &Upgrade,
+) -> anyhow::Result<Result<Socket, Refused>> {
+    let host = server.origin.trim_start_matches("https://").to_owned();
+    let url = format!("wss://{host}{path}");
+    let mut request = url.as_str().into_client_request()?;
+    if let Some(origin) = &upgrade.origin {
+        request
+            .headers_mut()
+            .insert("origin", HeaderValue::from_str(origin)?);
+    }
+    if let Some(token) = &upgrade.session {
+        request.headers_mut().insert(
+            "cookie",
+            HeaderValue::from_str(&format!("{}={token}", protocol::routes::SESSION_COOKIE))?,
+        );
+    }
+    let tcp = TcpStream::connect(&host).await?;
+    tcp.set_nodelay(true)?;
+    let mut tls = trusting(&server.report.cert_path)?;
+    // WebSockets upgrade HTTP/1.1.
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let name = rustls_pki_types::ServerName::try_from("localhost")?.to_owned();
+    let stream = connector.connect(name, tcp).await?;
+    match tokio_tungstenite::client_async(request, stream).await {
+        Ok((socket, _)) => Ok(Ok(socket)),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Ok(Err(Refused {
+            status: response.status().as_u16(),
+            body: response
+                .body()
+                .as_ref()
+                .map(|body| String::from_utf8_lossy(body).into_owned())
+                .unwrap_or_default(),
+        })),
+        Err(error) => Err(error).context("WebSocket upgrade"),
+    }
+}
+
 impl Terminal {
     /// Opens `/gw/ssh/{app}` at `cols`×`rows`.
     pub async fn open(
@@ -77,30 +123,10 @@ impl Terminal {
             }
             query
         });
-        let host = server.origin.trim_start_matches("https://").to_owned();
-        let url = format!("wss://{host}{}?{query}", protocol::ssh::terminal_path(app));
-        let mut request = url.as_str().into_client_request()?;
-        if let Some(origin) = &upgrade.origin {
-            request
-                .headers_mut()
-                .insert("origin", HeaderValue::from_str(origin)?);
-        }
-        if let Some(token) = &upgrade.session {
-            request.headers_mut().insert(
-                "cookie",
-                HeaderValue::from_str(&format!("{}={token}", protocol::routes::SESSION_COOKIE))?,
-            );
-        }
-        let tcp = TcpStream::connect(&host).await?;
-        tcp.set_nodelay(true)?;
-        let mut tls = trusting(&server.report.cert_path)?;
-        // WebSockets upgrade HTTP/1.1.
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
-        let name = rustls_pki_types::ServerName::try_from("localhost")?.to_owned();
-        let stream = connector.connect(name, tcp).await?;
-        match tokio_tungstenite::client_async(request, stream).await {
-            Ok((socket, _)) => Ok(Ok(Terminal {
+        let path = format!("{}?{query}", protocol::ssh::terminal_path(app));
+        Ok(open_websocket(server, &path, &upgrade)
+            .await?
+            .map(|socket| Terminal {
                 socket,
                 output: Vec::new(),
                 received: 0,
@@ -108,17 +134,7 @@ impl Terminal {
                 events: Vec::new(),
                 closed: false,
                 keep: usize::MAX,
-            })),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Ok(Err(Refused {
-                status: response.status().as_u16(),
-                body: response
-                    .body()
-                    .as_ref()
-                    .map(|body| String::from_utf8_lossy(body).into_owned())
-                    .unwrap_or_default(),
-            })),
-            Err(error) => Err(error).context("terminal upgrade"),
-        }
+            }))
     }
 
     /// Types `text`.

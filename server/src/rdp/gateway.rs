@@ -263,6 +263,12 @@ async fn open(
     .await
     {
         Ok(Ok(confirm)) => confirm,
+        Ok(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(Some(origin_failed(
+                ErrorPdu::http(error_code::GENERAL, 502),
+                "the remote computer is not an RDP server",
+            )));
+        }
         Ok(Err(error)) => {
             return Err(Some(origin_failed(
                 ErrorPdu::wsa(error_code::TARGET_UNREACHABLE, 10054),

@@ -1,0 +1,133 @@
+//! A server with one App behind a running connector, and a signed-in person allowed to use it:
+//! the common start of the SSH and RDP gateway tests.
+
+use protocol::api::{
+    AllowList, AppKind, AppRequest, ConnectorToken, CreateConnectorRequest, CreateLocalUserRequest,
+    Role,
+};
+
+use crate::postern::{self, Postern};
+use crate::server::{TestClient, TestServer, session_token};
+
+/// The admin's password.
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+/// The person's password.
+pub const USER_PASSWORD: &str = "a long enough password";
+/// The person's email domain, which the App allows.
+pub const USER_DOMAIN: &str = "example.test";
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct AppSpec {
+    /// The App's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: AppKind,
+    /// Its service URL.
+    pub service_url: String,
+    /// The connector's `--allow` list.
+    pub connector_allow: String,
+    /// The person's email (in [`USER_DOMAIN`], so the App allows them).
+    pub user_email: String,
+    /// SSH settings, for SSH Apps.
+    pub ssh: Option<protocol::ssh::SshSettings>,
+}
+
+/// Everything running.
+pub struct AppFixture {
+    /// The server.
+    pub server: TestServer,
+    /// An admin client.
+    pub admin: TestClient,
+    /// The person's client, signed in as `ada`.
+    pub user: TestClient,
+    /// The person's Session token (the cookie value).
+    pub token: String,
+    connector: Postern,
+}
+
+impl AppFixture {
+    /// Starts a server, then [`AppFixture::on`].
+    pub async fn start(spec: AppSpec) -> anyhow::Result<AppFixture> {
+        AppFixture::on(TestServer::start().await?, spec).await
+    }
+
+    /// Creates the first admin, the connector, the App and the person on `server`, signs the
+    /// person in and waits until the connector is attached.
+    pub async fn on(server: TestServer, spec: AppSpec) -> anyhow::Result<AppFixture> {
+        let admin = server.first_admin("root", ADMIN_PASSWORD).await?;
+        let created: ConnectorToken = admin
+            .post_json(
+                "/api/admin/connectors",
+                &CreateConnectorRequest {
+                    name: "office".into(),
+                },
+            )
+            .await?
+            .json()
+            .await?;
+        let app = AppRequest {
+            name: spec.name,
+            kind: spec.kind,
+            connector: "office".into(),
+            service_url: spec.service_url,
+            session_duration_seconds: None,
+            allow: AllowList {
+                email_domains: vec![USER_DOMAIN.into()],
+                ..AllowList::default()
+            },
+            ssh: spec.ssh,
+        };
+        let response = admin.post_json("/api/admin/apps", &app).await?;
+        anyhow::ensure!(
+            response.status() == 201,
+            "create app: {}",
+            response.text().await?
+        );
+        let response = admin
+            .post_json(
+                "/api/admin/users",
+                &CreateLocalUserRequest {
+                    username: "ada".into(),
+                    name: "Ada".into(),
+                    email: Some(spec.user_email),
+                    password: USER_PASSWORD.into(),
+                    role: Role::User,
+                },
+            )
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "create user: {}",
+            response.text().await?
+        );
+        let user = server.client()?;
+        let signed_in = user.sign_in_local("ada", USER_PASSWORD).await?;
+        anyhow::ensure!(signed_in.status() == 200, "sign in");
+        let token = session_token(&signed_in)?;
+        let connector = postern::connector(&server, &created.token, &spec.connector_allow, 1)?;
+        admin.wait_for_connector_links(1).await?;
+        Ok(AppFixture {
+            server,
+            admin,
+            user,
+            token,
+            connector,
+        })
+    }
+
+    /// The upgrade a browser on the server's page makes.
+    pub fn upgrade(&self) -> crate::terminal::Upgrade {
+        crate::terminal::Upgrade {
+            session: Some(self.token.clone()),
+            origin: Some(self.server.origin.clone()),
+            ..Default::default()
+        }
+    }
+
+    /// Stops the connector and the server.
+    pub async fn stop(self) {
+        self.connector.kill().await;
+        let _ = self.server.stop().await;
+    }
+}
