@@ -613,5 +613,26 @@ async fn the_gateway_pins_the_origin_key_relays_and_records() {
         matches!(answered.pdu, Some(RDCleanPathMessage::Response { .. })),
         "{answered:?}"
     );
+
+    // Revoking the person's Session ends the running desktop.
+    let sessions: Vec<protocol::api::SessionSummary> = fixture
+        .admin
+        .get("/api/admin/sessions")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = sessions.iter().find(|s| s.username == "ada").unwrap();
+    let revoked = fixture
+        .admin
+        .delete(&format!("/api/admin/sessions/{}", session.id))
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let ended = exchange(&mut socket, Vec::new()).await;
+    let (code, reason) = ended.close.expect("the desktop was closed");
+    assert_eq!(code, 1008);
+    assert!(reason.contains("revoked"), "{reason}");
     fixture.stop().await;
 }
