@@ -100,7 +100,9 @@ pub fn describe_error(code: u16, http_status: Option<u16>) -> &'static str {
         (error_code::TARGET_UNREACHABLE, _) => {
             "The remote computer cannot be reached from its connector."
         }
-        (error_code::TLS_HANDSHAKE_FAILED, _) => "The TLS handshake with the remote computer failed.",
+        (error_code::TLS_HANDSHAKE_FAILED, _) => {
+            "The TLS handshake with the remote computer failed."
+        }
         (error_code::HOST_KEY_CHANGED, _) => {
             "The remote computer's key has changed since it was pinned. An admin must re-pin it."
         }

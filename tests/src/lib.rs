@@ -13,6 +13,7 @@ pub mod idp;
 pub mod postern;
 pub mod process;
 pub mod rdp;
+pub mod rdp_client;
 pub mod server;
 pub mod ssh_fixture;
 pub mod sshd;

@@ -128,7 +128,8 @@ impl Display {
     }
 }
 
-/// The FreeRDP shadow server with NLA (CredSSP/NTLM against a SAM file).
+/// The FreeRDP shadow server with NLA (CredSSP/NTLM against a SAM file) or TLS (the password
+/// checked by PAM).
 pub struct Shadow {
     /// Its port.
     pub port: u16,
@@ -138,8 +139,23 @@ pub struct Shadow {
 }
 
 impl Shadow {
-    /// Starts it on a free port.
+    /// Starts it with NLA on a free port.
     pub async fn start_nla() -> anyhow::Result<Shadow> {
+        Shadow::start(true).await
+    }
+
+    /// Starts it with TLS security (no NLA) on a free port; [`RDP_USER`] signs in through PAM.
+    pub async fn start_tls() -> anyhow::Result<Shadow> {
+        ensure_user()?;
+        Shadow::start(false).await
+    }
+
+    /// The X display it shadows (`:N`).
+    pub fn display(&self) -> &str {
+        &self.display.name
+    }
+
+    async fn start(nla: bool) -> anyhow::Result<Shadow> {
         let dir = tempfile::tempdir()?;
         let display = Display::start(dir.path()).await?;
         // The SAM line carries the NT hash: MD4 of the UTF-16LE password.
@@ -181,13 +197,17 @@ impl Shadow {
         let (port, server) = loop {
             attempts += 1;
             let port = free_port()?;
+            let security = if nla {
+                vec![
+                    "/sec:nla".to_owned(),
+                    format!("/sam-file:{}", sam.display()),
+                ]
+            } else {
+                vec!["/sec:tls".to_owned()]
+            };
             let mut server = Command::new("freerdp-shadow-cli")
-                .args([
-                    "/bind-address:127.0.0.1",
-                    &format!("/port:{port}"),
-                    "/sec:nla",
-                    &format!("/sam-file:{}", sam.display()),
-                ])
+                .args(["/bind-address:127.0.0.1", &format!("/port:{port}")])
+                .args(&security)
                 .env("DISPLAY", &display.name)
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log)?)

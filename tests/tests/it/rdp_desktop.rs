@@ -1,0 +1,148 @@
+//! The browser desktop's client wiring (the `rdp` crate the wasm module runs), built natively
+//! and driven through the real gateway, connector and RDP servers: the FreeRDP shadow server
+//! with NLA and with TLS, and xrdp with TLS.
+
+use std::time::Duration;
+
+use protocol::api::AppKind;
+use protocol::rdp::{RdpTicket, ticket_path};
+use rdp::{ConnectError, Credentials, SessionEvent};
+use tests::app_fixture::{AppFixture, AppSpec, USER_DOMAIN};
+use tests::rdp::{RDP_PASSWORD, RDP_USER, Shadow, Xrdp};
+use tests::rdp_client::{NativeRdp, connect_socket};
+use tests::terminal::open_websocket;
+
+const APP: &str = "desk";
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn fixture(port: u16) -> AppFixture {
+    AppFixture::start(AppSpec {
+        name: APP.into(),
+        kind: AppKind::Rdp,
+        service_url: format!("rdp://127.0.0.1:{port}"),
+        connector_allow: format!("127.0.0.1:{port}"),
+        user_email: format!("ada@{USER_DOMAIN}"),
+        ssh: None,
+    })
+    .await
+    .unwrap()
+}
+
+/// Asks for a ticket and connects the way the page does.
+async fn connect(fixture: &AppFixture, password: &str) -> Result<NativeRdp, ConnectError> {
+    let response = fixture
+        .user
+        .post_json(&ticket_path(APP), &())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let ticket: RdpTicket = response.json().await.unwrap();
+    let socket = open_websocket(&fixture.server, &ticket.gateway_path, &fixture.upgrade())
+        .await
+        .unwrap()
+        .unwrap();
+    let credentials = Credentials {
+        username: RDP_USER.to_owned(),
+        password: password.to_owned(),
+        domain: None,
+    };
+    connect_socket(socket, APP, &ticket.ticket, credentials, 1024, 768).await
+}
+
+/// Runs the session until a graphics update has painted something other than black.
+async fn wait_for_pixels(desktop: &mut NativeRdp) {
+    desktop
+        .run_until(LIMIT, |session, events| {
+            events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::Graphics { .. }))
+                && session.pixels().chunks(4).any(|p| p[..3] != [0, 0, 0])
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn nla_through_the_gateway_to_the_shadow_server() {
+    tests::init_logging();
+    let shadow = Shadow::start_nla().await.unwrap();
+    let fixture = fixture(shadow.port).await;
+    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
+    wait_for_pixels(&mut desktop).await;
+    let bytes = desktop.session.shutdown().unwrap();
+    desktop.send(&bytes).await.unwrap();
+
+    match connect(&fixture, "not the password").await {
+        Err(error @ ConnectError::AuthenticationFailed(_)) => {
+            assert_eq!(error.message(), "The user name or password is not correct.");
+        }
+        Err(other) => panic!("expected an authentication failure, got {other:?}"),
+        Ok(_) => panic!("a wrong password connected"),
+    }
+
+    // A forged ticket: the client reports the gateway's refusal.
+    let socket = open_websocket(&fixture.server, "/gw/rdp/desk", &fixture.upgrade())
+        .await
+        .unwrap()
+        .unwrap();
+    let credentials = Credentials {
+        username: RDP_USER.to_owned(),
+        password: RDP_PASSWORD.to_owned(),
+        domain: None,
+    };
+    match connect_socket(socket, APP, "forged", credentials, 800, 600).await {
+        Err(error @ ConnectError::Gateway { .. }) => {
+            assert!(matches!(
+                error,
+                ConnectError::Gateway {
+                    code: 102,
+                    http_status: Some(401)
+                }
+            ));
+            assert!(
+                error.message().contains("already used or is unknown"),
+                "{}",
+                error.message()
+            );
+        }
+        Err(other) => panic!("expected the gateway's refusal, got {other:?}"),
+        Ok(_) => panic!("a forged ticket connected"),
+    }
+    fixture.stop().await;
+    shadow.stop().await;
+}
+
+#[tokio::test]
+async fn tls_through_the_gateway_to_the_shadow_server() {
+    tests::init_logging();
+    let shadow = Shadow::start_tls().await.unwrap();
+    let fixture = fixture(shadow.port).await;
+    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
+    wait_for_pixels(&mut desktop).await;
+    fixture.stop().await;
+    shadow.stop().await;
+}
+
+#[tokio::test]
+async fn tls_through_the_gateway_to_xrdp() {
+    tests::init_logging();
+    let xrdp = Xrdp::start().await.unwrap();
+    let fixture = fixture(xrdp.port).await;
+    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
+    // xrdp's session (autologon, so no greeter) draws as soon as its X server is up.
+    desktop
+        .run_until(LIMIT, |_, events| {
+            events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::Graphics { .. }))
+        })
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}\nxrdp log:\n{}", xrdp.log_text()));
+    assert!(
+        xrdp.log_text().contains("login successful"),
+        "{}",
+        xrdp.log_text()
+    );
+    fixture.stop().await;
+    xrdp.stop().await;
+}
