@@ -10,6 +10,7 @@
 pub mod app_fixture;
 pub mod browser;
 pub mod idp;
+pub mod ironrdp_peer;
 pub mod postern;
 pub mod process;
 pub mod rdp;

@@ -89,6 +89,29 @@ pub fn build_web() -> anyhow::Result<()> {
         .run()
 }
 
+/// The Cargo target directory: `CARGO_TARGET_DIR` (relative to the root, where cargo runs) or
+/// `target/`.
+pub fn target_dir() -> PathBuf {
+    let root = project_root();
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
+}
+
+/// Builds the `ironrdp-server` test peer, a workspace of its own, into `ironrdp-peer/` under
+/// the target directory, where the test harness looks for it.
+pub fn build_ironrdp_peer() -> anyhow::Result<()> {
+    cmd(
+        "cargo",
+        &[
+            "build",
+            "--manifest-path",
+            "tests/peers/ironrdp-peer/Cargo.toml",
+            "--locked",
+        ],
+    )
+    .env("CARGO_TARGET_DIR", target_dir().join("ironrdp-peer"))
+    .run()
+}
+
 /// `cargo xtask run`.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (ours, server_args) = match args.iter().position(|arg| arg == "--") {
@@ -192,6 +215,7 @@ pub fn ci() -> anyhow::Result<()> {
         )
         .run()
     })?;
+    step("build: ironrdp-peer", build_ironrdp_peer)?;
     step("test", || {
         cmd("cargo", &["test", "--workspace", "--locked"]).run()
     })?;

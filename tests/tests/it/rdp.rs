@@ -7,9 +7,10 @@ use protocol::api::{
     AllowList, AppKind, AppRequest, ConnectorToken, CreateConnectorRequest,
     CreateServiceTokenRequest, ServiceTokenCreated,
 };
+use tests::ironrdp_peer::IronRdpPeer;
 use tests::postern;
 use tests::process::wait_for;
-use tests::rdp::{RDP_PASSWORD, Shadow, Xrdp, ensure_user, xfreerdp};
+use tests::rdp::{RDP_PASSWORD, RDP_USER, Shadow, Xrdp, ensure_user, xfreerdp};
 use tests::server::TestServer;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -126,4 +127,46 @@ async fn xfreerdp_reaches_the_shadow_server_with_nla_and_xrdp_with_tls() {
     connector.stop().await;
     xrdp.stop().await;
     shadow.stop().await;
+}
+
+#[tokio::test]
+async fn ironrdp_peer_authenticates_with_nla() {
+    let peer = IronRdpPeer::start(RDP_USER, RDP_PASSWORD).await.unwrap();
+    // `+auth-only` stops after CredSSP and exits 0 only if the server accepted the password.
+    let auth_only = |password: &str| {
+        tokio::process::Command::new("xvfb-run")
+            .args([
+                "-a",
+                "xfreerdp",
+                &format!("/v:127.0.0.1:{}", peer.port),
+                &format!("/u:{RDP_USER}"),
+                &format!("/p:{password}"),
+                "/sec:nla",
+                "/cert:ignore",
+                "+auth-only",
+                "/log-level:ERROR",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .status()
+    };
+    let status = tokio::time::timeout(Duration::from_secs(30), auth_only(RDP_PASSWORD))
+        .await
+        .expect("xfreerdp hung")
+        .unwrap();
+    assert!(status.success(), "the right password was refused: {status}");
+    let status = tokio::time::timeout(Duration::from_secs(30), auth_only("not-the-password"))
+        .await
+        .expect("xfreerdp hung on a wrong password")
+        .unwrap();
+    assert!(!status.success(), "a wrong password was accepted");
+    wait_for(
+        "the peer to log the refusal",
+        Duration::from_secs(10),
+        || async { peer.log_text().contains("LogonDenied").then_some(()) },
+    )
+    .await
+    .unwrap();
+    peer.stop().await;
 }

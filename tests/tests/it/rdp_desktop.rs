@@ -1,6 +1,6 @@
 //! The browser desktop's client wiring (the `rdp` crate the wasm module runs), built natively
 //! and driven through the real gateway, connector and RDP servers: the FreeRDP shadow server
-//! with NLA and with TLS, and xrdp with TLS.
+//! with NLA and with TLS, xrdp with TLS, and `ironrdp-server` with NLA.
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use protocol::api::AppKind;
 use protocol::rdp::{RdpTicket, ticket_path};
 use rdp::{ConnectError, Credentials, SessionEvent};
 use tests::app_fixture::{AppFixture, AppSpec, USER_DOMAIN};
+use tests::ironrdp_peer::{self, IronRdpPeer};
 use tests::rdp::{RDP_PASSWORD, RDP_USER, Shadow, Xrdp};
 use tests::rdp_client::{NativeRdp, connect_socket};
 use tests::terminal::open_websocket;
@@ -145,4 +146,50 @@ async fn tls_through_the_gateway_to_xrdp() {
     );
     fixture.stop().await;
     xrdp.stop().await;
+}
+
+#[tokio::test]
+async fn nla_through_the_gateway_to_ironrdp_server() {
+    tests::init_logging();
+    let peer = IronRdpPeer::start(RDP_USER, RDP_PASSWORD).await.unwrap();
+    let fixture = fixture(peer.port).await;
+    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
+    let [_, red, green, blue] = ironrdp_peer::COLOR.to_be_bytes();
+    // The centre shows the peer's colour (its codec is lossy: a few units either way).
+    let centre = |session: &rdp::Session| {
+        let offset = (usize::from(session.height() / 2) * usize::from(session.width())
+            + usize::from(session.width() / 2))
+            * 4;
+        session.pixels()[offset..offset + 3].to_vec()
+    };
+    desktop
+        .run_until(LIMIT, |session, _| {
+            centre(session)
+                .iter()
+                .zip([red, green, blue])
+                .all(|(&got, want)| got.abs_diff(want) <= 6)
+        })
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}\npeer log:\n{}", peer.log_text()));
+    // Keystrokes reach the server: `a` is scancode 0x1E.
+    for pressed in [true, false] {
+        let bytes = desktop.session.key("KeyA", pressed).unwrap();
+        desktop.send(&bytes).await.unwrap();
+    }
+    tests::process::wait_for("the key in the peer's log", LIMIT, || async {
+        let log = peer.log_text();
+        (log.contains("key 0x1e down") && log.contains("key 0x1e up")).then_some(())
+    })
+    .await
+    .unwrap();
+
+    match connect(&fixture, "not the password").await {
+        Err(error @ ConnectError::AuthenticationFailed(_)) => {
+            assert_eq!(error.message(), "The user name or password is not correct.");
+        }
+        Err(other) => panic!("expected an authentication failure, got {other:?}"),
+        Ok(_) => panic!("a wrong password connected"),
+    }
+    fixture.stop().await;
+    peer.stop().await;
 }
