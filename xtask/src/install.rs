@@ -27,6 +27,11 @@ const TEST_PACKAGES: &[&str] = &[
     "freerdp2-shadow-x11",
     "xvfb",
     "xauth",
+    // The browser desktop tests paint the remote screen (xsetroot), type into a remote xterm
+    // and move windows on it (xdotool).
+    "x11-xserver-utils",
+    "xterm",
+    "xdotool",
 ];
 
 /// Why tools are installed: running the server needs fewer than the test suite.
