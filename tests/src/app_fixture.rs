@@ -101,12 +101,9 @@ impl AppFixture {
             "create user: {}",
             response.text().await?
         );
-        let user = server.client()?;
-        let signed_in = user.sign_in_local("ada", USER_PASSWORD).await?;
-        anyhow::ensure!(signed_in.status() == 200, "sign in");
-        let token = session_token(&signed_in)?;
         let connector = postern::connector(&server, &created.token, &spec.connector_allow, 1)?;
         admin.wait_for_connector_links(1).await?;
+        let (user, token) = sign_in(&server, "ada").await?;
         Ok(AppFixture {
             server,
             admin,
@@ -114,6 +111,69 @@ impl AppFixture {
             token,
             connector,
         })
+    }
+
+    /// Creates a person who may not use the App (`{username}@elsewhere.test`) and signs them in;
+    /// returns their client and Session token.
+    pub async fn outsider(&self, username: &str) -> anyhow::Result<(TestClient, String)> {
+        let response = self
+            .admin
+            .post_json(
+                "/api/admin/users",
+                &CreateLocalUserRequest {
+                    username: username.into(),
+                    name: username.into(),
+                    email: Some(format!("{username}@elsewhere.test")),
+                    password: USER_PASSWORD.into(),
+                    role: Role::User,
+                },
+            )
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "create user: {}",
+            response.text().await?
+        );
+        self.signed_in(username).await
+    }
+
+    /// A new browser signed in as `username` (password [`USER_PASSWORD`]), with its Session
+    /// token.
+    pub async fn signed_in(&self, username: &str) -> anyhow::Result<(TestClient, String)> {
+        sign_in(&self.server, username).await
+    }
+
+    /// A browser RDP ticket for `app`, asked for by `client`.
+    pub async fn rdp_ticket(
+        &self,
+        client: &TestClient,
+        app: &str,
+    ) -> anyhow::Result<protocol::rdp::RdpTicket> {
+        let response = client
+            .post_json(&protocol::rdp::ticket_path(app), &())
+            .await?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "ticket: {}",
+            response.text().await?
+        );
+        Ok(response.json().await?)
+    }
+
+    /// Asserts that the Audit log holds a denial whose reason contains each of `expected`.
+    pub async fn assert_denials_audited(&self, expected: &[&str]) -> anyhow::Result<()> {
+        let audit: Vec<protocol::api::AuditEvent> =
+            self.admin.get("/api/admin/audit").await?.json().await?;
+        for expected in expected {
+            anyhow::ensure!(
+                audit.iter().any(|event| {
+                    event.decision == Some(protocol::api::Decision::Deny)
+                        && event.reason.contains(expected)
+                }),
+                "no audited denial containing {expected:?}: {audit:#?}"
+            );
+        }
+        Ok(())
     }
 
     /// The upgrade a browser on the server's page makes.
@@ -130,4 +190,12 @@ impl AppFixture {
         self.connector.kill().await;
         let _ = self.server.stop().await;
     }
+}
+
+async fn sign_in(server: &TestServer, username: &str) -> anyhow::Result<(TestClient, String)> {
+    let client = server.client()?;
+    let response = client.sign_in_local(username, USER_PASSWORD).await?;
+    anyhow::ensure!(response.status() == 200, "sign in as {username}");
+    let token = session_token(&response)?;
+    Ok((client, token))
 }

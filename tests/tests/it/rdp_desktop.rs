@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use protocol::api::AppKind;
-use protocol::rdp::{RdpTicket, ticket_path};
 use rdp::{ConnectError, Credentials, SessionEvent};
 use tests::app_fixture::{AppFixture, AppSpec, USER_DOMAIN};
 use tests::ironrdp_peer::{self, IronRdpPeer};
@@ -31,13 +30,7 @@ async fn fixture(port: u16) -> AppFixture {
 
 /// Asks for a ticket and connects the way the page does.
 async fn connect(fixture: &AppFixture, password: &str) -> Result<NativeRdp, ConnectError> {
-    let response = fixture
-        .user
-        .post_json(&ticket_path(APP), &())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let ticket: RdpTicket = response.json().await.unwrap();
+    let ticket = fixture.rdp_ticket(&fixture.user, APP).await.unwrap();
     let socket = open_websocket(&fixture.server, &ticket.gateway_path, &fixture.upgrade())
         .await
         .unwrap()

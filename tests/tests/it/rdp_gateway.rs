@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use ironrdp_rdcleanpath::{RDCleanPathMessage, RDCleanPathPdu};
-use protocol::api::{AppKind, AppSummary, AuditEvent, Decision};
-use protocol::rdp::{RdpTicket, error_code, ticket_path};
+use protocol::api::{AppKind, AppSummary};
+use protocol::rdp::{error_code, ticket_path};
 use protocol::ssh::{RecordingKind, RecordingSummary};
 use tests::app_fixture::{AppFixture, AppSpec, USER_DOMAIN};
 use tests::terminal::{Socket, Upgrade, open_websocket};
@@ -143,13 +143,7 @@ async fn fixture(origin: &Origin) -> AppFixture {
 }
 
 async fn ticket(fixture: &AppFixture) -> String {
-    let response = fixture
-        .user
-        .post_json(&ticket_path(APP), &())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let ticket: RdpTicket = response.json().await.unwrap();
+    let ticket = fixture.rdp_ticket(&fixture.user, APP).await.unwrap();
     assert_eq!(ticket.gateway_path, "/gw/rdp/desk");
     assert!(ticket.expires_in_secs <= 60);
     ticket.ticket
@@ -282,17 +276,8 @@ async fn bad_requests_and_tickets_get_an_error_pdu_and_dial_nothing() {
             .contains("already used or never issued")
     );
     // A ticket of another Session of the same person.
-    let other = fixture.server.client().unwrap();
-    assert_eq!(
-        other
-            .sign_in_local("ada", tests::app_fixture::USER_PASSWORD)
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let response = other.post_json(&ticket_path(APP), &()).await.unwrap();
-    let foreign: RdpTicket = response.json().await.unwrap();
+    let (other, _) = fixture.signed_in("ada").await.unwrap();
+    let foreign = fixture.rdp_ticket(&other, APP).await.unwrap();
     let answered = refusal(
         &fixture,
         vec![Message::Binary(request(&foreign.ticket).into())],
@@ -339,26 +324,14 @@ async fn bad_requests_and_tickets_get_an_error_pdu_and_dial_nothing() {
     assert_eq!(error(&answered), (error_code::EXPIRED, Some(401)));
 
     assert_eq!(origin.connections(), 0, "no refusal dialled the origin");
-    let audit: Vec<AuditEvent> = fixture
-        .admin
-        .get("/api/admin/audit")
-        .await
-        .unwrap()
-        .json()
+    fixture
+        .assert_denials_audited(&[
+            "already used or never issued",
+            "another session",
+            "ticket expired",
+        ])
         .await
         .unwrap();
-    for expected in [
-        "already used or never issued",
-        "another session",
-        "ticket expired",
-    ] {
-        assert!(
-            audit
-                .iter()
-                .any(|e| e.decision == Some(Decision::Deny) && e.reason.contains(expected)),
-            "no audited denial containing {expected:?}: {audit:#?}"
-        );
-    }
     fixture.stop().await;
 }
 
@@ -440,30 +413,7 @@ async fn the_upgrade_and_the_ticket_need_the_web_app_and_the_policy() {
             .status(),
         401
     );
-    let response = fixture
-        .admin
-        .post_json(
-            "/api/admin/users",
-            &protocol::api::CreateLocalUserRequest {
-                username: "mallory".into(),
-                name: "Mallory".into(),
-                email: Some("mallory@elsewhere.test".into()),
-                password: tests::app_fixture::USER_PASSWORD.into(),
-                role: protocol::api::Role::User,
-            },
-        )
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
-    let mallory = fixture.server.client().unwrap();
-    assert_eq!(
-        mallory
-            .sign_in_local("mallory", tests::app_fixture::USER_PASSWORD)
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let (mallory, _) = fixture.outsider("mallory").await.unwrap();
     let response = mallory.post_json(&ticket_path(APP), &()).await.unwrap();
     assert_eq!(response.status(), 403);
     let body = response.text().await.unwrap();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use protocol::api::{AppSummary, AuditEvent, Decision, SessionSummary};
+use protocol::api::{AppSummary, SessionSummary};
 use protocol::ssh::{RecordingSummary, TerminalEvent, TerminalInput, close_code};
 use sha2::{Digest, Sha256};
 use tests::ssh_fixture::{APP, SshFixture};
@@ -237,27 +237,7 @@ async fn terminal_refusals_say_why_and_open_nothing() {
     assert_eq!(code, close_code::BAD_INPUT);
 
     // Someone the App does not allow.
-    let response = fixture
-        .admin
-        .post_json(
-            "/api/admin/users",
-            &protocol::api::CreateLocalUserRequest {
-                username: "mallory".into(),
-                name: "Mallory".into(),
-                email: Some("mallory@elsewhere.test".into()),
-                password: "another long password".into(),
-                role: protocol::api::Role::User,
-            },
-        )
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
-    let mallory = server.client().unwrap();
-    let signed_in = mallory
-        .sign_in_local("mallory", "another long password")
-        .await
-        .unwrap();
-    let token = tests::server::session_token(&signed_in).unwrap();
+    let (_, token) = fixture.outsider("mallory").await.unwrap();
     let (code, reason) = closed(
         APP,
         Upgrade {
@@ -270,26 +250,14 @@ async fn terminal_refusals_say_why_and_open_nothing() {
     assert!(reason.contains("matches no allow rule"), "{reason}");
 
     // Every refusal after the upgrade is in the audit log with its reason.
-    let audit: Vec<AuditEvent> = fixture
-        .admin
-        .get("/api/admin/audit")
-        .await
-        .unwrap()
-        .json()
+    fixture
+        .assert_denials_audited(&[
+            "no app is called nope",
+            "you may not log in as root",
+            "mallory@elsewhere.test matches no allow rule",
+        ])
         .await
         .unwrap();
-    for expected in [
-        "no app is called nope",
-        "you may not log in as root",
-        "mallory@elsewhere.test matches no allow rule",
-    ] {
-        assert!(
-            audit
-                .iter()
-                .any(|e| e.decision == Some(Decision::Deny) && e.reason.contains(expected)),
-            "no audited denial containing {expected:?}: {audit:#?}"
-        );
-    }
     // Only the one accepted terminal was recorded.
     let recordings: Vec<RecordingSummary> = fixture
         .admin
