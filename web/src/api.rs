@@ -12,6 +12,7 @@ use protocol::api::{
     ServiceTokenSummary, SessionSummary, SetupRequest, SignInOptions, UserApp, UserSummary,
     error_code,
 };
+use protocol::rdp::{RdpTicket, ticket_path};
 use protocol::ssh::{RecordingSummary, SshLogin, login_path, recording_cast_path};
 use serde::de::DeserializeOwned;
 
@@ -130,6 +131,17 @@ pub async fn user_apps() -> Result<Vec<UserApp>, ApiError> {
 /// `GET /api/apps/{app}/ssh`: the principals the signed-in user may log in to `app` as.
 pub async fn ssh_login(app: &str) -> Result<SshLogin, ApiError> {
     get(&login_path(&encode_path_segment(app))).await
+}
+
+/// `POST /api/apps/{app}/rdp/ticket`: a single-use ticket for the RDP gateway, if the policy
+/// lets the signed-in user open `app` now.
+pub async fn rdp_ticket(app: &str) -> Result<RdpTicket, ApiError> {
+    expect_json(
+        Request::post(&ticket_path(&encode_path_segment(app)))
+            .send()
+            .await,
+    )
+    .await
 }
 
 /// `GET /api/admin/overview`.

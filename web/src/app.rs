@@ -10,6 +10,7 @@ use crate::pages::admin::{
     AdminRecordings, AdminServiceTokens, AdminSessions, AdminShell, AdminUsers,
 };
 use crate::pages::cli_authorize::CliAuthorize;
+use crate::pages::desktop::DesktopPage;
 use crate::pages::launcher::Launcher;
 use crate::pages::login::Login;
 use crate::pages::not_found::NotFound;
@@ -40,6 +41,7 @@ pub fn App() -> impl IntoView {
                 </ParentRoute>
                 <Route path=path!("/cli/authorize") view=CliAuthorize />
                 <Route path=path!("/ssh/:app") view=TerminalPage />
+                <Route path=path!("/rdp/:app") view=DesktopPage />
             </Routes>
         </Router>
     }
@@ -64,10 +66,10 @@ const ROUTED_PATHS: &[&str] = &[
     "/cli/authorize",
 ];
 
-/// The parameterised pages above (`/ssh/:app`, `/admin/recordings/:id`), as the prefix before
-/// their parameter.
+/// The parameterised pages above (`/ssh/:app`, `/rdp/:app`, `/admin/recordings/:id`), as the
+/// prefix before their parameter.
 #[cfg(test)]
-const ROUTED_PREFIXES: &[&str] = &["/ssh/", "/admin/recordings/"];
+const ROUTED_PREFIXES: &[&str] = &["/ssh/", "/rdp/", "/admin/recordings/"];
 
 #[cfg(test)]
 mod tests {

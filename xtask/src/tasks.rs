@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use sha2::Digest as _;
 
 use crate::install::{self, Purpose};
 
@@ -80,13 +81,97 @@ fn path_with_node_tools() -> std::ffi::OsString {
     std::env::join_paths(paths).unwrap_or_default()
 }
 
-/// Builds the web app into `dist/` with Trunk, offline.
+/// Builds the web app into `dist/` with Trunk, offline, after the RDP module it copies in.
 pub fn build_web() -> anyhow::Result<()> {
     cmd("cargo", &["fetch", "--quiet"]).run()?;
+    step("build rdp module", build_rdp_module)?;
     cmd("trunk", &["build", "--release"])
         .env("PATH", path_with_node_tools())
         .env("TRUNK_SKIP_VERSION_CHECK", "true")
         .run()
+}
+
+/// Where [`build_rdp_module`] leaves the desktop page's module; `web/index.html` has Trunk
+/// copy this directory to `dist/rdp/`.
+const RDP_MODULE_DIR: &str = "target/rdp-module";
+
+/// Builds `rdp-web`, the WebAssembly module only the desktop page loads, into
+/// [`RDP_MODULE_DIR`]: `cargo build` with the size-tuned `wasm-release` profile, then
+/// `wasm-bindgen --target web` (an ES module the page imports) and npm binaryen's
+/// `wasm-opt -Oz`. Trunk cannot do this for a second crate without also loading it on every
+/// page and re-running wasm-opt (a minute) on every build, so it only copies the result.
+/// When the compiled module is the one already processed, only `cargo build` runs.
+pub fn build_rdp_module() -> anyhow::Result<()> {
+    cmd(
+        "cargo",
+        &[
+            "build",
+            "--package",
+            "rdp-web",
+            "--lib",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            "wasm-release",
+        ],
+    )
+    .run()?;
+    let root = project_root();
+    let compiled = target_dir().join("wasm32-unknown-unknown/wasm-release/rdp_web.wasm");
+    let bytes = std::fs::read(&compiled).with_context(|| format!("read {}", compiled.display()))?;
+    let bindgen = install::wasm_bindgen_version()?;
+    let fingerprint = format!(
+        "{:x} wasm-bindgen {bindgen} wasm-opt -Oz\n",
+        sha2::Sha256::digest(&bytes)
+    );
+    let out = root.join(RDP_MODULE_DIR);
+    let stamp = root.join(format!("{RDP_MODULE_DIR}.stamp"));
+    let complete = ["rdp_web.js", "rdp_web_bg.wasm"]
+        .iter()
+        .all(|file| out.join(file).is_file());
+    if complete && std::fs::read_to_string(&stamp).is_ok_and(|built| built == fingerprint) {
+        eprintln!("xtask: rdp module unchanged");
+        return Ok(());
+    }
+    // Built aside and moved into place, so an interrupted build never looks complete.
+    let staging = root.join(format!("{RDP_MODULE_DIR}.partial"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).context("clear the rdp module's staging directory")?;
+    }
+    let staging_arg = staging.to_string_lossy().into_owned();
+    let compiled_arg = compiled.to_string_lossy().into_owned();
+    cmd(
+        "wasm-bindgen",
+        &[
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-name",
+            "rdp_web",
+            "--out-dir",
+            &staging_arg,
+            &compiled_arg,
+        ],
+    )
+    .run()?;
+    let optimised = staging
+        .join("rdp_web_bg.wasm")
+        .to_string_lossy()
+        .into_owned();
+    // npm's binaryen, as for Trunk: Debian's wasm-opt breaks wasm-bindgen's output.
+    let wasm_opt = root.join("node_modules/.bin/wasm-opt");
+    cmd(
+        &wasm_opt.to_string_lossy(),
+        &["-Oz", &format!("--output={optimised}"), &optimised],
+    )
+    .run()?;
+    let _ = std::fs::remove_file(&stamp);
+    if out.exists() {
+        std::fs::remove_dir_all(&out).context("remove the old rdp module")?;
+    }
+    std::fs::rename(&staging, &out).context("move the rdp module into place")?;
+    std::fs::write(&stamp, fingerprint).context("write the rdp module's stamp")?;
+    Ok(())
 }
 
 /// The Cargo target directory: `CARGO_TARGET_DIR` (relative to the root, where cargo runs) or
@@ -187,6 +272,10 @@ pub fn ci() -> anyhow::Result<()> {
                 "clippy",
                 "--package",
                 "web",
+                "--package",
+                "rdp",
+                "--package",
+                "rdp-web",
                 "--target",
                 "wasm32-unknown-unknown",
                 "--locked",

@@ -1,9 +1,11 @@
 //! The launcher at `/`: who you are and the apps you may open. SSH Apps open in the browser's
-//! terminal page (in the same tab, like every other link here) or through the CLI.
+//! terminal page and RDP Apps in its desktop page (in the same tab, like every other link
+//! here), or either through the CLI.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 use protocol::api::{AppKind, Me, Role, UserApp};
+use protocol::rdp::desktop_page;
 use protocol::ssh::terminal_page;
 
 use crate::api::{self, encode_path_segment};
@@ -158,7 +160,15 @@ fn AppCard(app: UserApp, origin: String) -> impl IntoView {
         }
         .into_any(),
         AppKind::Rdp => view! {
-            <p class="app-step">"Forward it to this machine:"</p>
+            <A
+                href=desktop_page(&encode_path_segment(&name))
+                attr:class="button button-primary app-open"
+                attr:data-testid="app-open-desktop"
+                attr:aria-label=format!("Open desktop of {name}")
+            >
+                "Open desktop"
+            </A>
+            <p class="app-step">"Or use your own remote desktop client. Forward it to this machine:"</p>
             <CommandBlock command=rdp_command(&name, &origin) testid="app-command" />
             <p class="app-step">
                 "Then point your remote desktop client at "

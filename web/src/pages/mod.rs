@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod cli_authorize;
+pub mod desktop;
 pub mod launcher;
 pub mod login;
 pub mod not_found;
