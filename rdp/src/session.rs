@@ -483,10 +483,12 @@ impl Session {
         // MS-RDPEDISP: 200..=8192 pixels, and an even width.
         let width = width.clamp(200, protocol::rdp::MAX_DESKTOP_SIDE) & !1;
         let height = height.clamp(200, protocol::rdp::MAX_DESKTOP_SIDE);
-        match self
-            .stage
-            .encode_resize(u32::from(width), u32::from(height), None, None)
-        {
+        match self.stage.encode_resize(
+            u32::from(width),
+            u32::from(height),
+            Some(100),
+            Some(physical_size(width, height)),
+        ) {
             Some(encoded) => Ok(encoded?),
             None => Ok(Vec::new()),
         }
@@ -663,6 +665,13 @@ fn now() -> MonotonicInstant {
     static EPOCH: std::sync::OnceLock<web_time::Instant> = std::sync::OnceLock::new();
     let epoch = EPOCH.get_or_init(web_time::Instant::now);
     MonotonicInstant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The physical size in millimetres of a `width`×`height` screen at 96 dots per inch, which
+/// servers such as xrdp require in a monitor layout (MS-RDPEDISP: 10 to 10,000 mm).
+fn physical_size(width: u16, height: u16) -> (u32, u32) {
+    let millimetres = |pixels: u16| (u32::from(pixels) * 254 / 960).clamp(10, 10_000);
+    (millimetres(width), millimetres(height))
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ use crate::process::{free_port, stop, wait_for};
 pub const RDP_USER: &str = "posterntest";
 /// Its password.
 pub const RDP_PASSWORD: &str = "Postern-rdp-42";
+/// The colour of the root window of the account's xrdp sessions.
+pub const SESSION_COLOR: u32 = 0x2E8B57;
 
 fn run(program: &str, args: &[&str]) -> anyhow::Result<std::process::Output> {
     std::process::Command::new(program)
@@ -44,9 +46,13 @@ pub fn ensure_user() -> anyhow::Result<PathBuf> {
     }
     anyhow::ensure!(chpasswd.wait()?.success(), "chpasswd failed");
     let home = PathBuf::from(format!("/home/{RDP_USER}"));
-    // xrdp starts ~/startwm.sh as the session; no desktop is installed, so it just waits.
+    // xrdp starts ~/startwm.sh as the session; no desktop is installed, so it paints the
+    // root window a known colour (tests look for it) and waits.
     let startwm = home.join("startwm.sh");
-    std::fs::write(&startwm, "#!/bin/sh\nexec sleep infinity\n")?;
+    std::fs::write(
+        &startwm,
+        format!("#!/bin/sh\nxsetroot -solid '#{SESSION_COLOR:06x}'\nexec sleep infinity\n"),
+    )?;
     std::fs::set_permissions(
         &startwm,
         std::os::unix::fs::PermissionsExt::from_mode(0o755),

@@ -142,14 +142,15 @@ impl NativeRdp {
         let mut seen = Vec::new();
         while !until(&self.session, &seen) {
             let Ok(read) = tokio::time::timeout_at(deadline, self.framed.read_pdu()).await else {
-                bail!("not done within {limit:?}; events: {seen:?}");
+                bail!("not done within {limit:?}; events: {}", summary(&seen));
             };
             let (action, frame) = match read {
                 Ok(pdu) => pdu,
                 Err(error) => {
                     let close = &self.framed.get_inner().0.close;
                     bail!(
-                        "the connection ended ({error}; close frame {close:?}); events: {seen:?}"
+                        "the connection ended ({error}; close frame {close:?}); events: {}",
+                        summary(&seen)
                     );
                 }
             };
@@ -176,4 +177,18 @@ impl NativeRdp {
         }
         Ok(())
     }
+}
+
+/// Events for a message: pointer bitmaps by their size only.
+fn summary(events: &[SessionEvent]) -> String {
+    let names: Vec<String> = events
+        .iter()
+        .map(|event| match event {
+            SessionEvent::Pointer(::rdp::Pointer::Bitmap { width, height, .. }) => {
+                format!("Pointer(Bitmap {width}x{height})")
+            }
+            other => format!("{other:?}"),
+        })
+        .collect();
+    names.join(", ")
 }

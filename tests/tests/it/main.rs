@@ -11,6 +11,7 @@ mod local;
 mod oidc;
 mod provision;
 mod rdp;
+mod rdp_browser;
 mod rdp_desktop;
 mod rdp_gateway;
 mod ssh_browser;

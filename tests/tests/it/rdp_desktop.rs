@@ -186,3 +186,61 @@ async fn nla_through_the_gateway_to_ironrdp_server() {
     fixture.stop().await;
     peer.stop().await;
 }
+
+#[tokio::test]
+async fn ironrdp_server_resizes_through_display_control() {
+    tests::init_logging();
+    let peer = IronRdpPeer::start(RDP_USER, RDP_PASSWORD).await.unwrap();
+    let fixture = fixture(peer.port).await;
+    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
+    desktop
+        .run_until(LIMIT, |_, events| {
+            events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::Graphics { .. }))
+        })
+        .await
+        .unwrap();
+    // The display-control channel opens shortly after the session starts; until then `resize`
+    // has nothing to send.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let bytes = desktop.session.resize(800, 600).unwrap();
+        if !bytes.is_empty() {
+            desktop.send(&bytes).await.unwrap();
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "display control never opened"
+        );
+        let _ = desktop
+            .run_until(Duration::from_millis(200), |_, _| false)
+            .await;
+    }
+    desktop
+        .run_until(LIMIT, |_, events| {
+            events.iter().any(|e| {
+                matches!(
+                    e,
+                    SessionEvent::DesktopResized {
+                        width: 800,
+                        height: 600
+                    }
+                )
+            })
+        })
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}\npeer log:\n{}", peer.log_text()));
+    assert_eq!(
+        (desktop.session.width(), desktop.session.height()),
+        (800, 600)
+    );
+    assert!(
+        peer.log_text().contains("layout 800x600"),
+        "{}",
+        peer.log_text()
+    );
+    fixture.stop().await;
+    peer.stop().await;
+}

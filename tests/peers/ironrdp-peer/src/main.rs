@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
+use ironrdp_displaycontrol::pdu::DisplayControlMonitorLayout;
 use ironrdp_server::tokio_rustls::TlsAcceptor;
 use ironrdp_server::tokio_rustls::rustls::ServerConfig;
 use ironrdp_server::tokio_rustls::rustls::pki_types::PrivatePkcs8KeyDer;
@@ -158,6 +159,7 @@ fn serve(
                 width: options.width,
                 height: options.height,
                 color: options.color,
+                layout: tokio::sync::watch::channel(None).0,
             })
             .build();
         server.set_credentials(Some(Credentials {
@@ -209,11 +211,13 @@ fn log_key(code: u8, state: &str, extended: bool) {
     eprintln!("key {code:#04x} {state}{extended}");
 }
 
-/// A desktop of one colour.
+/// A desktop of one colour, resized when the client asks through display control.
 struct SolidColour {
     width: NonZeroU16,
     height: NonZeroU16,
     color: u32,
+    /// The size the client asked for last.
+    layout: tokio::sync::watch::Sender<Option<(NonZeroU16, NonZeroU16)>>,
 }
 
 #[async_trait::async_trait]
@@ -238,7 +242,29 @@ impl RdpServerDisplay for SolidColour {
             sent_full: false,
             heartbeat,
             beats: 0,
+            layout: self.layout.subscribe(),
         }))
+    }
+
+    fn request_layout(&mut self, layout: DisplayControlMonitorLayout) {
+        let Some(primary) = layout
+            .monitors()
+            .iter()
+            .find(|monitor| monitor.is_primary())
+        else {
+            return;
+        };
+        let (width, height) = primary.dimensions();
+        let size = u16::try_from(width)
+            .ok()
+            .and_then(NonZeroU16::new)
+            .zip(u16::try_from(height).ok().and_then(NonZeroU16::new));
+        if let Some((width, height)) = size {
+            eprintln!("layout {width}x{height}");
+            self.width = width;
+            self.height = height;
+            self.layout.send_replace(Some((width, height)));
+        }
     }
 }
 
@@ -252,6 +278,7 @@ struct Frames {
     sent_full: bool,
     heartbeat: tokio::time::Interval,
     beats: u64,
+    layout: tokio::sync::watch::Receiver<Option<(NonZeroU16, NonZeroU16)>>,
 }
 
 #[async_trait::async_trait]
@@ -261,8 +288,21 @@ impl RdpServerDisplayUpdates for Frames {
             self.sent_full = true;
             return Ok(Some(solid(0, 0, self.width, self.height, self.color)));
         }
-        // Cancel-safe: a tick that completed is not lost, and nothing changes before it.
-        self.heartbeat.tick().await;
+        // Both are cancel-safe: a tick or a change that completed is not lost.
+        tokio::select! {
+            _ = self.heartbeat.tick() => {}
+            Ok(()) = self.layout.changed() => {
+                if let Some((width, height)) = *self.layout.borrow_and_update() {
+                    (self.width, self.height) = (width, height);
+                    // The whole screen again once the client has the new size.
+                    self.sent_full = false;
+                    return Ok(Some(DisplayUpdate::Resize(DesktopSize {
+                        width: width.get(),
+                        height: height.get(),
+                    })));
+                }
+            }
+        }
         self.beats += 1;
         let color = if self.beats % 2 == 1 {
             !self.color & 0xFF_FFFF

@@ -1,0 +1,419 @@
+//! Browser RDP as a person uses it: sign in through the identity provider, open the RDP App
+//! from the launcher, type the remote account's password, and see, type into and click on the
+//! remote desktop in the canvas. The FreeRDP shadow server (NLA) shares an Xvfb display the
+//! test paints and reads back; xrdp (TLS) runs a painted session; `ironrdp-server` (NLA) changes
+//! its desktop size when the browser window changes.
+
+use std::time::Duration;
+
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use tests::browser::Browser;
+use tests::idp::{ADA, Idp};
+use tests::ironrdp_peer::{self, IronRdpPeer};
+use tests::postern::{self, Postern};
+use tests::process::wait_for;
+use tests::rdp::{RDP_PASSWORD, RDP_USER, SESSION_COLOR, Shadow, Xrdp};
+use tests::server::{Reserved, TestServer};
+
+const LIMIT: Duration = Duration::from_secs(30);
+/// The colour the shadowed display's root window is painted.
+const ROOT_COLOR: u32 = 0x2E86DE;
+
+/// IdP, server, a connector and an RDP App `desk` in front of `port`, and a browser.
+struct Stage {
+    idp: Idp,
+    server: TestServer,
+    connector: Postern,
+    browser: Browser,
+}
+
+impl Stage {
+    async fn start(port: u16) -> Stage {
+        tests::init_logging();
+        let reserved = Reserved::bind().unwrap();
+        let idp = Idp::start(&[reserved.callback_uri("test")], &[ADA], false)
+            .await
+            .unwrap();
+        let provider = idp.provider_config("test");
+        let server = TestServer::start_with(reserved, |config| config.oidc = vec![provider])
+            .await
+            .unwrap();
+        let store = server.store().as_ref();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let token = server::provision::create_connector(store, "test", "office", now)
+            .await
+            .unwrap();
+        let request = protocol::api::AppRequest {
+            name: "desk".into(),
+            kind: protocol::api::AppKind::Rdp,
+            connector: "office".into(),
+            service_url: format!("rdp://127.0.0.1:{port}"),
+            session_duration_seconds: None,
+            allow: protocol::api::AllowList {
+                groups: vec!["engineering".into()],
+                ..Default::default()
+            },
+            ssh: None,
+        };
+        server::provision::create_app(store, "test", request, now)
+            .await
+            .unwrap();
+        let connector =
+            postern::connector(&server, &token.token, &format!("127.0.0.1:{port}"), 1).unwrap();
+        let admin = server
+            .first_admin("root", "correct horse battery staple")
+            .await
+            .unwrap();
+        admin.wait_for_connector_links(1).await.unwrap();
+        let browser = Browser::start().await.unwrap();
+        Stage {
+            idp,
+            server,
+            connector,
+            browser,
+        }
+    }
+
+    /// Signs in through the IdP, opens the desktop from the launcher and connects.
+    async fn connect(&self, password: &str) -> anyhow::Result<()> {
+        let browser = &self.browser;
+        browser.goto(&self.server.url("/login")).await?;
+        browser.click("a[data-provider=\"test\"]").await?;
+        browser.fill("input[name=\"login\"]", ADA.login).await?;
+        browser
+            .fill("input[name=\"password\"]", ADA.password)
+            .await?;
+        browser.click("button[type=\"submit\"]").await?;
+        browser
+            .wait_for_text("[data-testid=\"user-name\"]", "Ada Lovelace")
+            .await?;
+        browser
+            .click(
+                "[data-testid=\"app-card\"][data-app=\"desk\"] [data-testid=\"app-open-desktop\"]",
+            )
+            .await?;
+        browser
+            .fill("[data-testid=\"rdp-username\"]", RDP_USER)
+            .await?;
+        browser
+            .fill("[data-testid=\"rdp-password\"]", password)
+            .await?;
+        browser.click("[data-testid=\"rdp-connect\"]").await?;
+        Ok(())
+    }
+
+    /// Waits until the desktop is connected and has painted a frame.
+    async fn wait_connected(&self) -> anyhow::Result<()> {
+        self.browser
+            .find("[data-testid=\"rdp-screen\"][data-state=\"connected\"]")
+            .await?;
+        wait_for("the first frame", LIMIT, || async {
+            (self.attribute("data-frames").await.unwrap_or(0) > 0).then_some(())
+        })
+        .await
+    }
+
+    /// A numeric attribute of the screen container.
+    async fn attribute(&self, name: &str) -> anyhow::Result<u64> {
+        let value = self
+            .browser
+            .client
+            .execute(
+                "return document.querySelector('[data-testid=\"rdp-screen\"]').getAttribute(arguments[0]);",
+                vec![serde_json::json!(name)],
+            )
+            .await?;
+        Ok(value.as_str().and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// The canvas pixel at desktop coordinates (`x`, `y`) as RGB.
+    async fn pixel(&self, x: u32, y: u32) -> anyhow::Result<[u8; 3]> {
+        let value = self
+            .browser
+            .client
+            .execute(
+                "const c = document.querySelector('[data-testid=\"rdp-canvas\"]'); \
+                 const d = c.getContext('2d').getImageData(arguments[0], arguments[1], 1, 1).data; \
+                 return [d[0], d[1], d[2]];",
+                vec![serde_json::json!(x), serde_json::json!(y)],
+            )
+            .await?;
+        let rgb: Vec<u8> = serde_json::from_value(value)?;
+        anyhow::ensure!(rgb.len() == 3, "no pixel");
+        Ok([rgb[0], rgb[1], rgb[2]])
+    }
+
+    /// Waits until the pixel at (`x`, `y`) is `color` (the codecs are lossy: a few units either
+    /// way).
+    async fn wait_for_color(&self, x: u32, y: u32, color: u32) -> anyhow::Result<()> {
+        let [_, r, g, b] = color.to_be_bytes();
+        let result = wait_for(&format!("#{color:06x} at {x},{y}"), LIMIT, || async {
+            let pixel = self.pixel(x, y).await.ok()?;
+            pixel
+                .iter()
+                .zip([r, g, b])
+                .all(|(&got, want)| got.abs_diff(want) <= 8)
+                .then_some(())
+        })
+        .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let seen = self.pixel(x, y).await.ok();
+                Err(error.context(format!("the pixel is {seen:?}")))
+            }
+        }
+    }
+
+    /// Clicks the canvas at desktop coordinates (`x`, `y`) with real pointer events.
+    async fn click_at(&self, x: f64, y: f64) -> anyhow::Result<()> {
+        let rect = self
+            .browser
+            .client
+            .execute(
+                "const c = document.querySelector('[data-testid=\"rdp-canvas\"]'); \
+                 const r = c.getBoundingClientRect(); \
+                 return [r.left, r.top, r.width / c.width, r.height / c.height];",
+                vec![],
+            )
+            .await?;
+        let [left, top, scale_x, scale_y]: [f64; 4] = serde_json::from_value(rect)?;
+        let actions = MouseActions::new("mouse".to_owned())
+            .then(PointerAction::MoveTo {
+                duration: None,
+                x: (left + (x + 0.5) * scale_x).floor(),
+                y: (top + (y + 0.5) * scale_y).floor(),
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        self.browser.client.perform_actions(actions).await?;
+        Ok(())
+    }
+
+    async fn stop(self) {
+        self.browser.close().await;
+        self.connector.kill().await;
+        let _ = self.server.stop().await;
+        self.idp.stop().await;
+    }
+}
+
+async fn or_screenshot(stage: &Stage, name: &str, result: anyhow::Result<()>) {
+    if let Err(error) = result {
+        let shot = stage.browser.screenshot(name).await;
+        panic!("{error:#}\nscreenshot: {shot:?}");
+    }
+}
+
+/// Runs `program` on the X display `display`.
+fn on_display(display: &str, program: &str, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(program)
+        .args(args)
+        .env("DISPLAY", display)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|error| panic!("start {program}: {error}"))
+}
+
+#[tokio::test]
+async fn a_person_sees_types_and_clicks_on_the_shadowed_display() {
+    let shadow = Shadow::start_nla().await.unwrap();
+    let display = shadow.display().to_owned();
+    let painted = std::process::Command::new("xsetroot")
+        .args(["-solid", &format!("#{ROOT_COLOR:06x}")])
+        .env("DISPLAY", &display)
+        .status()
+        .unwrap();
+    assert!(painted.success());
+    let dir = tempfile::tempdir().unwrap();
+    let typed = dir.path().join("typed");
+    // A terminal over the middle of the screen writes what it is typed into a file, and a
+    // window in the top left corner reports where it is clicked.
+    let mut xterm = on_display(
+        &display,
+        "xterm",
+        &[
+            "-geometry",
+            "80x24+262+234",
+            "-e",
+            "sh",
+            "-c",
+            &format!("cat > {}", typed.display()),
+        ],
+    );
+    let mut xev = on_display(
+        &display,
+        "xev",
+        &["-geometry", "160x120+0+0", "-event", "button"],
+    );
+    let stage = Stage::start(shadow.port).await;
+    let result = async {
+        stage.connect(RDP_PASSWORD).await?;
+        stage.wait_connected().await?;
+        // The remote screen is in the canvas: the root window's colour, away from the windows.
+        stage.wait_for_color(1000, 740, ROOT_COLOR).await?;
+
+        // A click in the xev window lands where it was aimed.
+        stage.click_at(40.0, 30.0).await?;
+        let stdout = xev
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no xev output"))?;
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let press = tokio::time::timeout(LIMIT, async {
+            let mut pressed = false;
+            while let Ok(Some(line)) = lines.next_line().await {
+                pressed |= line.contains("ButtonPress");
+                if pressed && line.contains("root:(") {
+                    return Ok::<_, anyhow::Error>(line);
+                }
+            }
+            anyhow::bail!("xev ended")
+        })
+        .await??;
+        // xev prints `… (x,y), root:(x,y), …` relative to its window, which sits at 0,0.
+        let at = press
+            .split('(')
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .unwrap_or_default()
+            .to_owned();
+        let (x, y) = at
+            .split_once(',')
+            .and_then(|(x, y)| Some((x.trim().parse::<i32>().ok()?, y.trim().parse::<i32>().ok()?)))
+            .ok_or_else(|| anyhow::anyhow!("no position in {press:?}"))?;
+        anyhow::ensure!(
+            (x - 40).abs() <= 2 && (y - 30).abs() <= 2,
+            "clicked at 40,30 but xev saw {x},{y}"
+        );
+
+        // Keystrokes typed in the browser reach the terminal under the pointer.
+        stage.click_at(512.0, 384.0).await?;
+        let canvas = stage.browser.find("[data-testid=\"rdp-canvas\"]").await?;
+        canvas.send_keys("Hello, RDP 42!\u{E007}").await?;
+        wait_for("the typed line in the remote file", LIMIT, || async {
+            std::fs::read_to_string(&typed)
+                .ok()
+                .filter(|text| text == "Hello, RDP 42!\n")
+        })
+        .await
+        .map_err(|error| {
+            let text = std::fs::read_to_string(&typed).unwrap_or_default();
+            error.context(format!("the file holds {text:?}"))
+        })?;
+
+        // Disconnect, then try a wrong password: the prompt says what went wrong.
+        stage
+            .browser
+            .click("[data-testid=\"rdp-disconnect\"]")
+            .await?;
+        stage
+            .browser
+            .find("[data-testid=\"rdp-screen\"][data-state=\"closed\"]")
+            .await?;
+        stage.browser.goto(&stage.server.url("/rdp/desk")).await?;
+        stage
+            .browser
+            .fill("[data-testid=\"rdp-username\"]", RDP_USER)
+            .await?;
+        stage
+            .browser
+            .fill("[data-testid=\"rdp-password\"]", "not the password")
+            .await?;
+        stage.browser.click("[data-testid=\"rdp-connect\"]").await?;
+        stage
+            .browser
+            .wait_for_text(
+                "[data-testid=\"rdp-prompt-error\"]",
+                "The user name or password is not correct.",
+            )
+            .await?;
+        Ok(())
+    }
+    .await;
+    or_screenshot(&stage, "rdp-shadow", result).await;
+    stage.stop().await;
+    let _ = xterm.kill().await;
+    let _ = xev.kill().await;
+    shadow.stop().await;
+}
+
+#[tokio::test]
+async fn an_xrdp_session_shows_its_desktop() {
+    let xrdp = Xrdp::start().await.unwrap();
+    let stage = Stage::start(xrdp.port).await;
+    let result = async {
+        stage.connect(RDP_PASSWORD).await?;
+        stage.wait_connected().await?;
+        // The session's root window, painted by its startwm.sh.
+        stage.wait_for_color(20, 20, SESSION_COLOR).await
+    }
+    .await;
+    let result = result.map_err(|error| error.context(format!("xrdp's log:\n{}", xrdp.log_text())));
+    or_screenshot(&stage, "rdp-xrdp", result).await;
+    assert!(
+        xrdp.log_text().contains("login successful"),
+        "{}",
+        xrdp.log_text()
+    );
+    stage.stop().await;
+    xrdp.stop().await;
+}
+
+#[tokio::test]
+async fn the_remote_desktop_follows_the_browser_window() {
+    let peer = IronRdpPeer::start(RDP_USER, RDP_PASSWORD).await.unwrap();
+    let stage = Stage::start(peer.port).await;
+    stage
+        .browser
+        .client
+        .set_window_size(1000, 760)
+        .await
+        .unwrap();
+    let result = async {
+        stage.connect(RDP_PASSWORD).await?;
+        stage.wait_connected().await?;
+        stage.wait_for_color(100, 100, ironrdp_peer::COLOR).await?;
+        let before = (
+            stage.attribute("data-desktop-width").await?,
+            stage.attribute("data-desktop-height").await?,
+        );
+        // A smaller window: the page asks for a smaller desktop and the server changes size.
+        stage.browser.client.set_window_size(800, 640).await?;
+        let after = wait_for("the remote desktop to shrink", LIMIT, || async {
+            let width = stage.attribute("data-desktop-width").await.ok()?;
+            let height = stage.attribute("data-desktop-height").await.ok()?;
+            (width < before.0 && height < before.1).then_some((width, height))
+        })
+        .await?;
+        let canvas = stage
+            .browser
+            .client
+            .execute(
+                "const c = document.querySelector('[data-testid=\"rdp-canvas\"]'); return [c.width, c.height];",
+                vec![],
+            )
+            .await?;
+        let canvas: [u64; 2] = serde_json::from_value(canvas)?;
+        anyhow::ensure!(
+            canvas == [after.0, after.1],
+            "the canvas is {canvas:?} but the desktop {after:?}"
+        );
+        anyhow::ensure!(
+            peer.log_text().contains(&format!("layout {}x{}", after.0, after.1)),
+            "the server never saw the new layout: {}",
+            peer.log_text()
+        );
+        stage.wait_for_color(100, 100, ironrdp_peer::COLOR).await
+    }
+    .await;
+    or_screenshot(&stage, "rdp-resize", result).await;
+    stage.stop().await;
+    peer.stop().await;
+}
