@@ -88,7 +88,52 @@ pub fn build_web() -> anyhow::Result<()> {
     cmd("trunk", &["build", "--release"])
         .env("PATH", path_with_node_tools())
         .env("TRUNK_SKIP_VERSION_CHECK", "true")
-        .run()
+        .run()?;
+    step("precompress web assets", || {
+        precompress(&project_root().join("dist"))
+    })
+}
+
+/// Writes `FILE.gz` (gzip -9) beside each script, stylesheet and WebAssembly file under `dir`
+/// that has none or an older one; the server sends it to browsers that accept gzip.
+fn precompress(dir: &Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            precompress(&path)?;
+            continue;
+        }
+        let compressible = path
+            .extension()
+            .and_then(|ext| ext.to_str())
+            .is_some_and(|ext| matches!(ext, "wasm" | "js" | "css"));
+        if !compressible {
+            continue;
+        }
+        let gz = path.with_extension(format!(
+            "{}.gz",
+            path.extension()
+                .and_then(|ext| ext.to_str())
+                .unwrap_or_default()
+        ));
+        let modified =
+            |file: &Path| file.metadata().and_then(|meta| meta.modified()).ok();
+        if modified(&gz).is_some_and(|gz| modified(&path).is_some_and(|file| gz >= file)) {
+            continue;
+        }
+        cmd(
+            "gzip",
+            &[
+                "-9",
+                "--keep",
+                "--force",
+                "--no-name",
+                &path.to_string_lossy(),
+            ],
+        )
+        .run()?;
+    }
+    Ok(())
 }
 
 /// Where [`build_rdp_module`] leaves the desktop page's module; `web/index.html` has Trunk

@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -21,9 +21,9 @@ pub async fn serve(State(state): State<AppState>, request: Request) -> Response 
     let path = request.uri().path();
     let root = &state.config.web_root;
     if let Some(file) = asset_path(root, path)
-        && let Ok(bytes) = tokio::fs::read(&file).await
+        && let Some(response) = asset(&file, request.headers()).await
     {
-        return asset_response(&file, bytes);
+        return response;
     }
     let status = if protocol::routes::is_client_route(path) {
         StatusCode::OK
@@ -71,6 +71,69 @@ fn content_type(path: &Path) -> &'static str {
         Some("woff2") => "font/woff2",
         _ => "application/octet-stream",
     }
+}
+
+/// Serves `file`, or the `file.gz` beside it (written at build time) to clients that accept
+/// gzip, with a validator so that a revisit of an unhashed asset costs a 304, not a download.
+async fn asset(file: &Path, request: &HeaderMap) -> Option<Response> {
+    let compressed = accepts_gzip(request)
+        .then(|| PathBuf::from(format!("{}.gz", file.display())))
+        .filter(|gz| gz.is_file());
+    let served = compressed.as_deref().unwrap_or(file);
+    let metadata = tokio::fs::metadata(served).await.ok()?;
+    if !metadata.is_file() {
+        return None;
+    }
+    let tag = entity_tag(&metadata, compressed.is_some());
+    let matches = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.split(',').any(|candidate| candidate.trim() == tag));
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        asset_response(file, tokio::fs::read(served).await.ok()?)
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if compressed.is_some() && !matches {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    Some(response)
+}
+
+/// Whether `Accept-Encoding` allows gzip (and does not rule it out with `q=0`).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|parameter| {
+                parameter
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// A weak validator from the file's size and modification time.
+fn entity_tag(metadata: &std::fs::Metadata, gzip: bool) -> String {
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_nanos());
+    let encoding = if gzip { "-gz" } else { "" };
+    format!("W/\"{:x}-{modified:x}{encoding}\"", metadata.len())
 }
 
 fn asset_response(path: &Path, bytes: Vec<u8>) -> Response {
@@ -164,6 +227,25 @@ mod tests {
                 "{request}"
             );
         }
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_clients_that_take_it() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_str(value).unwrap(),
+            );
+            accepts_gzip(&headers)
+        };
+        assert!(with("gzip, deflate, br, zstd"));
+        assert!(with("br;q=1.0, gzip;q=0.8"));
+        assert!(with("*"));
+        assert!(!with("br"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 
     #[test]

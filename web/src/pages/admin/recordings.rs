@@ -10,7 +10,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
-use protocol::ssh::{RecordingSummary, recording_page};
+use protocol::ssh::{RecordingKind, RecordingSummary, recording_cast_path, recording_page};
 use wasm_bindgen::prelude::*;
 
 use super::audit::split_actor;
@@ -131,13 +131,26 @@ fn RecordingRow(recording: RecordingSummary) -> impl IntoView {
         recording.app, recording.started_at
     );
     let page = recording_page(&encode_path_segment(&recording.id));
+    let desktop = recording.kind == RecordingKind::Desktop;
+    let download = recording_cast_path(&encode_path_segment(&recording.id));
+    let download_label = format!(
+        "Download the desktop session of {actor_name} on {} started {}",
+        recording.app, recording.started_at
+    );
     view! {
         <tr data-testid="recording-row" data-recording=recording.id.clone()>
             <td>
                 <span class="cell-main mono nowrap">{recording.app}</span>
-                <span class="cell-sub">
-                    "as " <span class="mono">{recording.principal}</span>
-                </span>
+                {if desktop {
+                    view! { <span class="cell-sub">"Remote desktop"</span> }.into_any()
+                } else {
+                    view! {
+                        <span class="cell-sub">
+                            "as " <span class="mono">{recording.principal}</span>
+                        </span>
+                    }
+                        .into_any()
+                }}
             </td>
             <td>
                 <span class="cell-main nowrap">{actor_name}</span>
@@ -164,14 +177,34 @@ fn RecordingRow(recording: RecordingSummary) -> impl IntoView {
                 }}
             </td>
             <td class="cell-actions">
-                <A
-                    href=page
-                    attr:class="button button-small"
-                    attr:data-action="play"
-                    attr:aria-label=play_label
-                >
-                    "Play"
-                </A>
+                {if desktop {
+                    // Desktop recordings are stored for a player that comes later; the raw
+                    // stream can be downloaded now.
+                    view! {
+                        <a
+                            href=download
+                            class="button button-small"
+                            data-action="download"
+                            aria-label=download_label
+                            download
+                        >
+                            "Download"
+                        </a>
+                    }
+                        .into_any()
+                } else {
+                    view! {
+                        <A
+                            href=page
+                            attr:class="button button-small"
+                            attr:data-action="play"
+                            attr:aria-label=play_label
+                        >
+                            "Play"
+                        </A>
+                    }
+                        .into_any()
+                }}
             </td>
         </tr>
     }
@@ -547,7 +580,7 @@ mod tests {
             duration_seconds: 1.0,
             size_bytes: 10,
             input_recorded: false,
-            kind: protocol::ssh::RecordingKind::Terminal,
+            kind: RecordingKind::Terminal,
         };
         assert_eq!(
             cast_file_name(&recording),
