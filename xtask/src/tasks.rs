@@ -116,8 +116,7 @@ fn precompress(dir: &Path) -> anyhow::Result<()> {
                 .and_then(|ext| ext.to_str())
                 .unwrap_or_default()
         ));
-        let modified =
-            |file: &Path| file.metadata().and_then(|meta| meta.modified()).ok();
+        let modified = |file: &Path| file.metadata().and_then(|meta| meta.modified()).ok();
         if modified(&gz).is_some_and(|gz| modified(&path).is_some_and(|file| gz >= file)) {
             continue;
         }
