@@ -251,6 +251,8 @@ impl Shadow {
 pub struct Xrdp {
     /// Its port.
     pub port: u16,
+    /// Held while it runs: sesman has a fixed port, so tests take turns.
+    _turn: tokio::sync::OwnedMutexGuard<()>,
     /// Its log file, where it writes `login successful` or `login failed`.
     pub log: PathBuf,
     xrdp: Child,
@@ -259,8 +261,12 @@ pub struct Xrdp {
 }
 
 impl Xrdp {
-    /// Starts xrdp and sesman. Only one may run at a time (sesman has a fixed port).
+    /// Starts xrdp and sesman, once any other test's xrdp has stopped (sesman has a fixed
+    /// port, so only one may run at a time).
     pub async fn start() -> anyhow::Result<Xrdp> {
+        static TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+            std::sync::LazyLock::new(Default::default);
+        let turn = std::sync::Arc::clone(&TURN).lock_owned().await;
         ensure_user()?;
         let dir = tempfile::tempdir()?;
         let key = dir.path().join("key.pem");
@@ -345,6 +351,7 @@ impl Xrdp {
         wait_port(port, "xrdp").await?;
         Ok(Xrdp {
             port,
+            _turn: turn,
             log,
             xrdp,
             sesman,
