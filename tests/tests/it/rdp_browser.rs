@@ -352,7 +352,24 @@ async fn an_xrdp_session_shows_its_desktop() {
         stage.connect(RDP_PASSWORD).await?;
         stage.wait_connected().await?;
         // The session's root window, painted by its startwm.sh.
-        stage.wait_for_color(20, 20, SESSION_COLOR).await
+        stage.wait_for_color(20, 20, SESSION_COLOR).await?;
+        // xrdp sends its pointer shape, which becomes the canvas's CSS cursor.
+        wait_for("the remote pointer as the cursor", LIMIT, || async {
+            let cursor = stage
+                .browser
+                .client
+                .execute(
+                    "return document.querySelector('[data-testid=\"rdp-canvas\"]').style.cursor;",
+                    vec![],
+                )
+                .await
+                .ok()?;
+            cursor
+                .as_str()
+                .filter(|cursor| cursor.starts_with("url(\"data:image/png"))
+                .map(|_| ())
+        })
+        .await
     }
     .await;
     let result = result.map_err(|error| error.context(format!("xrdp's log:\n{}", xrdp.log_text())));
