@@ -27,11 +27,12 @@ const TEST_PACKAGES: &[&str] = &[
     "freerdp2-shadow-x11",
     "xvfb",
     "xauth",
-    // The browser desktop tests paint the remote screen (xsetroot), type into a remote xterm
-    // and move windows on it (xdotool).
+    // The browser desktop tests paint the remote screen (xsetroot), type into a remote xterm,
+    // move windows on it (xdotool) and use its clipboard (xclip).
     "x11-xserver-utils",
     "xterm",
     "xdotool",
+    "xclip",
 ];
 
 /// Why tools are installed: running the server needs fewer than the test suite.

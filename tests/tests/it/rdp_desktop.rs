@@ -244,3 +244,93 @@ async fn ironrdp_server_resizes_through_display_control() {
     fixture.stop().await;
     peer.stop().await;
 }
+
+#[tokio::test]
+async fn text_clipboard_both_ways_with_xrdp() {
+    tests::init_logging();
+    let xrdp = Xrdp::start().await.unwrap();
+    let fixture = fixture(xrdp.port).await;
+    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
+    desktop
+        .run_until(LIMIT, |_, events| {
+            events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::Graphics { .. }))
+        })
+        .await
+        .unwrap();
+    let display = tests::process::wait_for("the session's display", LIMIT, || async {
+        let log = xrdp.log_text();
+        let line = log
+            .lines()
+            .find(|line| line.contains("login successful for user"))?;
+        line.rsplit("display ")
+            .next()
+            .map(|n| format!(":{}", n.trim()))
+    })
+    .await
+    .unwrap();
+    let xclip = |args: &[&str]| {
+        let mut command = tokio::process::Command::new("xclip");
+        command
+            .args(["-selection", "clipboard"])
+            .args(args)
+            .env("DISPLAY", &display)
+            .env("XAUTHORITY", format!("/home/{RDP_USER}/.Xauthority"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        command
+    };
+
+    // Copied on the remote side: the client is told and fetches the text.
+    let mut owner = xclip(&["-i", "-quiet"]).spawn().unwrap();
+    let mut stdin = owner.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, "copied remotely ✓".as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    desktop
+        .run_until(LIMIT, |_, events| {
+            events.iter().any(
+                |e| matches!(e, SessionEvent::ClipboardText(text) if text == "copied remotely ✓"),
+            )
+        })
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}\nxrdp log:\n{}", xrdp.log_text()));
+    let _ = owner.kill().await;
+
+    // Copied in the browser: pasting remotely asks the client for it.
+    let bytes = desktop
+        .session
+        .set_clipboard_text("copied locally ✓")
+        .unwrap();
+    desktop.send(&bytes).await.unwrap();
+    let _ = desktop
+        .run_until(Duration::from_millis(500), |_, _| false)
+        .await;
+    let mut paste = xclip(&["-o"]).spawn().unwrap();
+    let mut stdout = paste.stdout.take().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text)
+            .await
+            .map(|_| text)
+    });
+    // The session must keep running to answer the server's request for the data.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while !reader.is_finished() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the remote paste never finished"
+        );
+        let _ = desktop
+            .run_until(Duration::from_millis(200), |_, _| false)
+            .await;
+    }
+    let pasted = reader.await.unwrap().unwrap();
+    assert_eq!(pasted, "copied locally ✓");
+    fixture.stop().await;
+    xrdp.stop().await;
+}
