@@ -195,6 +195,23 @@ impl Browser {
         Ok(path)
     }
 
+    /// Signs in to `server` through its `test` OIDC provider as `user` and waits for the
+    /// launcher to greet them.
+    pub async fn sign_in_through_idp(
+        &self,
+        server: &crate::server::TestServer,
+        user: &crate::idp::IdpUser,
+    ) -> anyhow::Result<()> {
+        self.goto(&server.url("/login")).await?;
+        self.click("a[data-provider=\"test\"]").await?;
+        self.fill("input[name=\"login\"]", user.login).await?;
+        self.fill("input[name=\"password\"]", user.password).await?;
+        self.click("button[type=\"submit\"]").await?;
+        self.wait_for_text("[data-testid=\"user-name\"]", user.name)
+            .await?;
+        Ok(())
+    }
+
     /// Ends the session and stops the driver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;

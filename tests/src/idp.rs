@@ -116,6 +116,19 @@ fn peers_dir() -> PathBuf {
     crate::workspace_root().join("tests/peers")
 }
 
+/// A server with one OIDC provider, `test`, backed by a fresh IdP that knows `users`.
+pub async fn server_with_idp(
+    users: &[IdpUser],
+) -> anyhow::Result<(Idp, crate::server::TestServer)> {
+    let reserved = crate::server::Reserved::bind()?;
+    let idp = Idp::start(&[reserved.callback_uri("test")], users, false).await?;
+    let provider = idp.provider_config("test");
+    let server =
+        crate::server::TestServer::start_with(reserved, |config| config.oidc = vec![provider])
+            .await?;
+    Ok((idp, server))
+}
+
 impl Idp {
     /// Starts the provider for `redirect_uris` with `users`. With `tamper_proxy`, the issuer
     /// is a proxy that can rewrite ID tokens ([`Idp::set_tamper`]).

@@ -4,8 +4,8 @@
 use std::future::Future;
 
 use tests::browser::Browser;
-use tests::idp::{ADA, Idp};
-use tests::server::{Reserved, TestServer};
+use tests::idp::ADA;
+use tests::server::TestServer;
 
 /// Runs `body`; on failure saves a screenshot named `name` before passing the error on.
 async fn with_screenshot<F, Fut>(browser: &Browser, name: &str, body: F)
@@ -21,14 +21,7 @@ where
 
 #[tokio::test]
 async fn oidc_sign_in_ends_on_the_launcher_with_name_and_groups() {
-    let reserved = Reserved::bind().unwrap();
-    let idp = Idp::start(&[reserved.callback_uri("test")], &[ADA], false)
-        .await
-        .unwrap();
-    let provider = idp.provider_config("test");
-    let server = TestServer::start_with(reserved, |config| config.oidc = vec![provider])
-        .await
-        .unwrap();
+    let (idp, server) = tests::idp::server_with_idp(&[ADA]).await.unwrap();
     // An App the IdP's `engineering` group may reach, and one nobody may.
     let store = server.store().as_ref();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -13,7 +13,7 @@ use tests::ironrdp_peer::{self, IronRdpPeer};
 use tests::postern::{self, Postern};
 use tests::process::wait_for;
 use tests::rdp::{RDP_PASSWORD, RDP_USER, SESSION_COLOR, Shadow, Xrdp};
-use tests::server::{Reserved, TestServer};
+use tests::server::TestServer;
 
 const LIMIT: Duration = Duration::from_secs(30);
 /// The colour the shadowed display's root window is painted.
@@ -30,14 +30,7 @@ struct Stage {
 impl Stage {
     async fn start(port: u16) -> Stage {
         tests::init_logging();
-        let reserved = Reserved::bind().unwrap();
-        let idp = Idp::start(&[reserved.callback_uri("test")], &[ADA], false)
-            .await
-            .unwrap();
-        let provider = idp.provider_config("test");
-        let server = TestServer::start_with(reserved, |config| config.oidc = vec![provider])
-            .await
-            .unwrap();
+        let (idp, server) = tests::idp::server_with_idp(&[ADA]).await.unwrap();
         let store = server.store().as_ref();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let token = server::provision::create_connector(store, "test", "office", now)
@@ -77,16 +70,7 @@ impl Stage {
     /// Signs in through the IdP, opens the desktop from the launcher and connects.
     async fn connect(&self, password: &str) -> anyhow::Result<()> {
         let browser = &self.browser;
-        browser.goto(&self.server.url("/login")).await?;
-        browser.click("a[data-provider=\"test\"]").await?;
-        browser.fill("input[name=\"login\"]", ADA.login).await?;
-        browser
-            .fill("input[name=\"password\"]", ADA.password)
-            .await?;
-        browser.click("button[type=\"submit\"]").await?;
-        browser
-            .wait_for_text("[data-testid=\"user-name\"]", "Ada Lovelace")
-            .await?;
+        browser.sign_in_through_idp(&self.server, &ADA).await?;
         browser
             .click(
                 "[data-testid=\"app-card\"][data-app=\"desk\"] [data-testid=\"app-open-desktop\"]",

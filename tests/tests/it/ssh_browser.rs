@@ -10,7 +10,7 @@ use tests::browser::Browser;
 use tests::idp::{ADA, Idp};
 use tests::postern::{self, Postern};
 use tests::process::wait_for;
-use tests::server::{Reserved, TestServer};
+use tests::server::TestServer;
 use tests::sshd::{Sshd, ensure_unix_user};
 
 /// Everything a person needs: IdP, server, sshd with the CA, connector, an SSH App `box`.
@@ -25,14 +25,7 @@ struct Stage {
 impl Stage {
     async fn start() -> Stage {
         tests::init_logging();
-        let reserved = Reserved::bind().unwrap();
-        let idp = Idp::start(&[reserved.callback_uri("test")], &[ADA], false)
-            .await
-            .unwrap();
-        let provider = idp.provider_config("test");
-        let server = TestServer::start_with(reserved, |config| config.oidc = vec![provider])
-            .await
-            .unwrap();
+        let (idp, server) = tests::idp::server_with_idp(&[ADA]).await.unwrap();
         // ADA's email is ada@example.test: the principal is `ada`.
         ensure_unix_user("ada").unwrap();
         let ca = std::fs::read_to_string(server.data_dir().join("ssh/ca_ed25519.pub")).unwrap();
@@ -82,16 +75,7 @@ impl Stage {
 
     async fn sign_in(&self) -> anyhow::Result<()> {
         let browser = &self.browser;
-        browser.goto(&self.server.url("/login")).await?;
-        browser.click("a[data-provider=\"test\"]").await?;
-        browser.fill("input[name=\"login\"]", ADA.login).await?;
-        browser
-            .fill("input[name=\"password\"]", ADA.password)
-            .await?;
-        browser.click("button[type=\"submit\"]").await?;
-        browser
-            .wait_for_text("[data-testid=\"user-name\"]", "Ada Lovelace")
-            .await?;
+        browser.sign_in_through_idp(&self.server, &ADA).await?;
         Ok(())
     }
 
