@@ -160,6 +160,22 @@ impl AppFixture {
         Ok(response.json().await?)
     }
 
+    /// Revokes `username`'s first live Session, as an admin does in the admin area.
+    pub async fn revoke_session_of(&self, username: &str) -> anyhow::Result<()> {
+        let sessions: Vec<protocol::api::SessionSummary> =
+            self.admin.get("/api/admin/sessions").await?.json().await?;
+        let session = sessions
+            .iter()
+            .find(|session| session.username == username)
+            .ok_or_else(|| anyhow::anyhow!("{username} has no session"))?;
+        let revoked = self
+            .admin
+            .delete(&format!("/api/admin/sessions/{}", session.id))
+            .await?;
+        anyhow::ensure!(revoked.status() == 204, "revoke: {}", revoked.status());
+        Ok(())
+    }
+
     /// Asserts that the Audit log holds a denial whose reason contains each of `expected`.
     pub async fn assert_denials_audited(&self, expected: &[&str]) -> anyhow::Result<()> {
         let audit: Vec<protocol::api::AuditEvent> =

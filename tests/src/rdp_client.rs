@@ -167,6 +167,16 @@ impl NativeRdp {
         Ok(())
     }
 
+    /// Runs the session until the first graphics update arrives.
+    pub async fn first_graphics(&mut self, limit: Duration) -> anyhow::Result<()> {
+        self.run_until(limit, |_, events| {
+            events
+                .iter()
+                .any(|event| matches!(event, SessionEvent::Graphics { .. }))
+        })
+        .await
+    }
+
     /// Sends bytes the session produced (input, clipboard, resize, shutdown).
     pub async fn send(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         if !bytes.is_empty() {

@@ -125,11 +125,7 @@ async fn tls_through_the_gateway_to_xrdp() {
     let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
     // xrdp's session (autologon, so no greeter) draws as soon as its X server is up.
     desktop
-        .run_until(LIMIT, |_, events| {
-            events
-                .iter()
-                .any(|e| matches!(e, SessionEvent::Graphics { .. }))
-        })
+        .first_graphics(LIMIT)
         .await
         .unwrap_or_else(|error| panic!("{error:#}\nxrdp log:\n{}", xrdp.log_text()));
     assert!(
@@ -193,14 +189,7 @@ async fn ironrdp_server_resizes_through_display_control() {
     let peer = IronRdpPeer::start(RDP_USER, RDP_PASSWORD).await.unwrap();
     let fixture = fixture(peer.port).await;
     let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
-    desktop
-        .run_until(LIMIT, |_, events| {
-            events
-                .iter()
-                .any(|e| matches!(e, SessionEvent::Graphics { .. }))
-        })
-        .await
-        .unwrap();
+    desktop.first_graphics(LIMIT).await.unwrap();
     // The display-control channel opens shortly after the session starts; until then `resize`
     // has nothing to send.
     let deadline = tokio::time::Instant::now() + LIMIT;
@@ -251,14 +240,7 @@ async fn text_clipboard_both_ways_with_xrdp() {
     let xrdp = Xrdp::start().await.unwrap();
     let fixture = fixture(xrdp.port).await;
     let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
-    desktop
-        .run_until(LIMIT, |_, events| {
-            events
-                .iter()
-                .any(|e| matches!(e, SessionEvent::Graphics { .. }))
-        })
-        .await
-        .unwrap();
+    desktop.first_graphics(LIMIT).await.unwrap();
     let display = tests::process::wait_for("the session's display", LIMIT, || async {
         let log = xrdp.log_text();
         let line = log
@@ -284,22 +266,33 @@ async fn text_clipboard_both_ways_with_xrdp() {
         command
     };
 
-    // Copied on the remote side: the client is told and fetches the text.
-    let mut owner = xclip(&["-i", "-quiet"]).spawn().unwrap();
-    let mut stdin = owner.stdin.take().unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut stdin, "copied remotely ✓".as_bytes())
-        .await
-        .unwrap();
-    drop(stdin);
-    desktop
-        .run_until(LIMIT, |_, events| {
-            events.iter().any(
-                |e| matches!(e, SessionEvent::ClipboardText(text) if text == "copied remotely ✓"),
-            )
-        })
-        .await
-        .unwrap_or_else(|error| panic!("{error:#}\nxrdp log:\n{}", xrdp.log_text()));
-    let _ = owner.kill().await;
+    // Copied on the remote side: the client is told and fetches the text. xrdp's clipboard
+    // helper starts with the session and sees only copies made after it, so copy again until
+    // one arrives.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let mut arrived = false;
+    while !arrived {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the remote copy never arrived\nxrdp log:\n{}",
+            xrdp.log_text()
+        );
+        let mut owner = xclip(&["-i", "-quiet"]).spawn().unwrap();
+        let mut stdin = owner.stdin.take().unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stdin, "copied remotely ✓".as_bytes())
+            .await
+            .unwrap();
+        drop(stdin);
+        arrived = desktop
+            .run_until(Duration::from_secs(3), |_, events| {
+                events.iter().any(
+                    |e| matches!(e, SessionEvent::ClipboardText(text) if text == "copied remotely ✓"),
+                )
+            })
+            .await
+            .is_ok();
+        let _ = owner.kill().await;
+    }
 
     // Copied in the browser: pasting remotely asks the client for it.
     let bytes = desktop

@@ -565,21 +565,7 @@ async fn the_gateway_pins_the_origin_key_relays_and_records() {
     );
 
     // Revoking the person's Session ends the running desktop.
-    let sessions: Vec<protocol::api::SessionSummary> = fixture
-        .admin
-        .get("/api/admin/sessions")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = sessions.iter().find(|s| s.username == "ada").unwrap();
-    let revoked = fixture
-        .admin
-        .delete(&format!("/api/admin/sessions/{}", session.id))
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 204);
+    fixture.revoke_session_of("ada").await.unwrap();
     let ended = exchange(&mut socket, Vec::new()).await;
     let (code, reason) = ended.close.expect("the desktop was closed");
     assert_eq!(code, 1008);

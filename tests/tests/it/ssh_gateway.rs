@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use protocol::api::{AppSummary, SessionSummary};
+use protocol::api::AppSummary;
 use protocol::ssh::{RecordingSummary, TerminalEvent, TerminalInput, close_code};
 use sha2::{Digest, Sha256};
 use tests::ssh_fixture::{APP, SshFixture};
@@ -339,24 +339,7 @@ async fn revoking_the_session_ends_the_terminal() {
     let fixture = SshFixture::start("pt-revoke", None).await.unwrap();
     let mut terminal = open(&fixture, 80, 24, fixture.upgrade()).await;
     terminal.connected().await.unwrap();
-    let sessions: Vec<SessionSummary> = fixture
-        .admin
-        .get("/api/admin/sessions")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = sessions
-        .iter()
-        .find(|s| s.username == "ada")
-        .expect("ada's session");
-    let revoked = fixture
-        .admin
-        .delete(&format!("/api/admin/sessions/{}", session.id))
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 204);
+    fixture.revoke_session_of("ada").await.unwrap();
     let (code, _) = terminal.closed_with(Duration::from_secs(10)).await.unwrap();
     assert_eq!(code, close_code::REVOKED);
     fixture.stop().await;
