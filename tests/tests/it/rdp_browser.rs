@@ -368,7 +368,7 @@ async fn an_xrdp_session_shows_its_desktop() {
 }
 
 #[tokio::test]
-async fn the_remote_desktop_follows_the_browser_window() {
+async fn the_desktop_follows_the_window_and_takes_ctrl_alt_del() {
     let peer = IronRdpPeer::start(RDP_USER, RDP_PASSWORD).await.unwrap();
     let stage = Stage::start(peer.port).await;
     stage
@@ -411,7 +411,23 @@ async fn the_remote_desktop_follows_the_browser_window() {
             "the server never saw the new layout: {}",
             peer.log_text()
         );
-        stage.wait_for_color(100, 100, ironrdp_peer::COLOR).await
+        stage.wait_for_color(100, 100, ironrdp_peer::COLOR).await?;
+        // The toolbar's Ctrl+Alt+Del reaches the server as the three keys, in order.
+        stage.browser.click("[data-testid=\"rdp-ctrl-alt-del\"]").await?;
+        wait_for("Ctrl+Alt+Del in the server's log", LIMIT, || async {
+            let log = peer.log_text();
+            let at = |line: &str| log.find(line);
+            let pressed = (
+                at("key 0x1d down"),
+                at("key 0x38 down"),
+                at("key 0x53 down extended"),
+            );
+            match pressed {
+                (Some(ctrl), Some(alt), Some(delete)) if ctrl < alt && alt < delete => Some(()),
+                _ => None,
+            }
+        })
+        .await
     }
     .await;
     or_screenshot(&stage, "rdp-resize", result).await;
