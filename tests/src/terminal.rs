@@ -66,7 +66,18 @@ pub async fn open_websocket(
     path: &str,
     upgrade: &Upgrade,
 ) -> anyhow::Result<Result<Socket, Refused>> {
-    let host = server.origin.trim_start_matches("https://").to_owned();
+    open_websocket_at(&server.origin, &server.report.cert_path, path, upgrade).await
+}
+
+/// [`open_websocket`] to a server in another process: its `https://` origin and the PEM
+/// certificate to trust.
+pub async fn open_websocket_at(
+    origin: &str,
+    cert_pem: &std::path::Path,
+    path: &str,
+    upgrade: &Upgrade,
+) -> anyhow::Result<Result<Socket, Refused>> {
+    let host = origin.trim_start_matches("https://").to_owned();
     let url = format!("wss://{host}{path}");
     let mut request = url.as_str().into_client_request()?;
     if let Some(origin) = &upgrade.origin {
@@ -82,7 +93,7 @@ pub async fn open_websocket(
     }
     let tcp = TcpStream::connect(&host).await?;
     tcp.set_nodelay(true)?;
-    let mut tls = trusting(&server.report.cert_path)?;
+    let mut tls = trusting(cert_pem)?;
     // WebSockets upgrade HTTP/1.1.
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));

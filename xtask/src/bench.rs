@@ -11,12 +11,14 @@
 //! sshd and `ssh -L`, and the postern processes, measures, and stops every process it started
 //! by PID at the end, also on error or Ctrl-C.
 //!
-//! `cargo xtask bench ssh`, the browser SSH benchmark, is in [`ssh_bench`].
+//! `cargo xtask bench ssh`, the browser SSH benchmark, is in [`ssh_bench`]; `cargo xtask bench
+//! rdp`, the browser RDP benchmark, in [`rdp`].
 
 mod children;
 mod load;
 mod origins;
 mod postern;
+mod rdp;
 mod report;
 mod ssh;
 mod ssh_bench;
@@ -84,9 +86,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("tunnel") => tunnel(&args[1..]),
         Some("ssh") => ssh_bench::run(&args[1..]),
+        Some("rdp") => rdp::run(&args[1..]),
         // Internal: the origin helper process the tunnel bench starts.
         Some("origins") => origins::serve_here(),
-        _ => bail!("usage: cargo xtask bench tunnel|ssh [--quick]"),
+        _ => bail!("usage: cargo xtask bench tunnel|ssh|rdp [--quick]"),
     }
 }
 
@@ -197,6 +200,57 @@ impl Sampled {
     fn ticks(&self) -> u64 {
         cpu_ticks(self.pid, self.descendants)
     }
+}
+
+/// Builds the release binaries, the web app and the ignored test target `tests/tests/{target}`,
+/// runs it in release mode (ignored tests included, one at a time, progress shown) with
+/// `sizes_json` in `sizes_env` and an output path in `output_env`, and returns the JSON results
+/// it wrote there.
+fn measure_in_release<R: serde::de::DeserializeOwned>(
+    target: &str,
+    (sizes_env, sizes_json): (&str, &str),
+    output_env: &str,
+) -> anyhow::Result<R> {
+    let test_target = ["test", "--release", "--package", "tests", "--test", target];
+    step("build release binaries", || {
+        cmd(
+            "cargo",
+            &[
+                "build",
+                "--release",
+                "--package",
+                "server",
+                "--package",
+                "cli",
+                "--bins",
+            ],
+        )
+        .run()
+    })?;
+    step("build web app", crate::tasks::build_web)?;
+    step("build the bench", || {
+        cmd("cargo", &[&test_target[..], &["--no-run"]].concat()).run()
+    })?;
+    let json = project_root().join(format!("target/bench/{target}.json"));
+    // A stale file must not pass for this run's results.
+    let _ = std::fs::remove_file(&json);
+    step("measure", || {
+        cmd(
+            "cargo",
+            &[
+                &test_target[..],
+                &["--", "--ignored", "--nocapture", "--test-threads", "1"],
+            ]
+            .concat(),
+        )
+        .env(sizes_env, sizes_json)
+        .env(output_env, &json)
+        .run()
+    })?;
+    serde_json::from_slice(
+        &std::fs::read(&json).with_context(|| format!("read {}", json.display()))?,
+    )
+    .with_context(|| format!("parse {}", json.display()))
 }
 
 fn command_output(program: &str, args: &[&str]) -> String {

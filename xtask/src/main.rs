@@ -10,6 +10,10 @@
 //! - `cargo xtask bench ssh [--quick]`: the browser SSH benchmark (render time, keystroke echo
 //!   against native `ssh`, server memory and CPU per idle and busy terminal), printed and
 //!   written to `target/bench/ssh.md`. Not part of `ci`.
+//! - `cargo xtask bench rdp [--quick]`: the browser RDP benchmark (click to first frame,
+//!   frames and bytes per second of a moving window against `xfreerdp`, server CPU per
+//!   session, the RDP module's download size), printed and written to `target/bench/rdp.md`.
+//!   Not part of `ci`.
 //!
 //! Every install is guarded by a version check, so a machine that has the tool skips it.
 
@@ -34,7 +38,8 @@ fn main() -> ExitCode {
                  ci                                 install test peers, then fmt, clippy, web build, all tests\n  \
                  install                            install the tools and peers only\n  \
                  bench tunnel [--quick]             benchmark direct, ssh -L and postern; writes target/bench/tunnel.md\n  \
-                 bench ssh [--quick]                benchmark browser SSH against native ssh; writes target/bench/ssh.md"
+                 bench ssh [--quick]                benchmark browser SSH against native ssh; writes target/bench/ssh.md\n  \
+                 bench rdp [--quick]                benchmark browser RDP through the gateway; writes target/bench/rdp.md"
             );
             return ExitCode::from(2);
         }

@@ -17,22 +17,11 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::{command_output, machine};
-use crate::tasks::{build_web, cmd, project_root, step};
+use super::{command_output, machine, measure_in_release};
+use crate::tasks::project_root;
 use exchange::{OUTPUT_ENV, Results, SIZES_ENV, Sizes};
 
 const USAGE: &str = "usage: cargo xtask bench ssh [--quick]";
-
-/// The test target that measures, and how it must run: release, ignored tests included, one
-/// at a time, its progress shown.
-const TEST_TARGET: [&str; 6] = [
-    "test",
-    "--release",
-    "--package",
-    "tests",
-    "--test",
-    "bench_ssh",
-];
 
 /// `cargo xtask bench ssh [--quick]`.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -42,46 +31,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         _ => bail!(USAGE),
     };
     let root = project_root();
-    step("build release binaries", || {
-        cmd(
-            "cargo",
-            &[
-                "build",
-                "--release",
-                "--package",
-                "server",
-                "--package",
-                "cli",
-                "--bins",
-            ],
-        )
-        .run()
-    })?;
-    step("build web app", build_web)?;
-    step("build the bench", || {
-        cmd("cargo", &[&TEST_TARGET[..], &["--no-run"]].concat()).run()
-    })?;
-    let json = root.join("target/bench/ssh.json");
-    // A stale file must not pass for this run's results.
-    let _ = std::fs::remove_file(&json);
     let sizes_json = serde_json::to_string(&sizes)?;
-    step("measure", || {
-        cmd(
-            "cargo",
-            &[
-                &TEST_TARGET[..],
-                &["--", "--ignored", "--nocapture", "--test-threads", "1"],
-            ]
-            .concat(),
-        )
-        .env(SIZES_ENV, &sizes_json)
-        .env(OUTPUT_ENV, &json)
-        .run()
-    })?;
-    let results: Results = serde_json::from_slice(
-        &std::fs::read(&json).with_context(|| format!("read {}", json.display()))?,
-    )
-    .with_context(|| format!("parse {}", json.display()))?;
+    let results: Results = measure_in_release("bench_ssh", (SIZES_ENV, &sizes_json), OUTPUT_ENV)?;
     let markdown = report::render(
         &report::Context {
             date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
