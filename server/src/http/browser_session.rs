@@ -1,7 +1,8 @@
 //! The browser Session behind a gateway WebSocket (terminal or desktop): the Origin and cookie
-//! checks before the upgrade, and the periodic re-check that ends a connection when its Session
-//! does.
+//! checks before the upgrade, the periodic re-check that ends a connection when its Session
+//! does, and the close frame that tells the page why.
 
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::{HeaderMap, StatusCode, header};
 use protocol::api::error_code;
 
@@ -98,5 +99,41 @@ pub async fn recheck(
         }
         Validity::Revoked => Some(SessionEnd::Revoked),
         Validity::Expired | Validity::Idle => Some(SessionEnd::Expired),
+    }
+}
+
+/// The most a close frame's reason may hold (RFC 6455: 125 bytes of payload, 2 of them code).
+const MAX_CLOSE_REASON_BYTES: usize = 123;
+
+/// Closes `socket` with `code` and as much of `reason` as fits.
+pub async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: fitting(reason).into(),
+        })))
+        .await;
+}
+
+/// The longest start of `reason` that fits a close frame, cut at a character boundary.
+fn fitting(reason: &str) -> &str {
+    let mut end = reason.len().min(MAX_CLOSE_REASON_BYTES);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_fit_the_frame() {
+        assert_eq!(fitting("signed out"), "signed out");
+        let long = "é".repeat(100);
+        let cut = fitting(&long);
+        assert!(cut.len() <= MAX_CLOSE_REASON_BYTES && long.starts_with(cut));
+        assert_eq!(cut.chars().count(), MAX_CLOSE_REASON_BYTES / 2);
     }
 }

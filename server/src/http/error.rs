@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::api::{ErrorBody, ErrorDetail, error_code};
 
+use crate::access::Denied;
 use crate::store::StoreError;
 
 /// An error answer of the API.
@@ -21,6 +22,29 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// No App of this kind (`"SSH "`, `"RDP "`, or `""` for any) is called `name`.
+    pub fn unknown_app(kind: &str, name: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            error_code::UNKNOWN_APP,
+            format!("no {kind}app is called {name}"),
+        )
+    }
+
+    /// The choke point's refusal: an unknown App (of `kind`, as for [`ApiError::unknown_app`]),
+    /// the policy's reason, or a store failure.
+    pub fn denied(denied: Denied, kind: &str) -> ApiError {
+        match denied {
+            Denied::UnknownApp(name) => ApiError::unknown_app(kind, &name),
+            Denied::Policy(reason) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                error_code::ACCESS_DENIED,
+                format!("access denied: {reason}"),
+            ),
+            Denied::Store(error) => error.into(),
+        }
+    }
+
     /// An error with an explicit status, code and message.
     pub fn new(
         status: StatusCode,

@@ -14,7 +14,7 @@ use protocol::gateway::{HEADER_SERVICE_TOKEN_ID, HEADER_SERVICE_TOKEN_SECRET};
 
 use super::extract::{header_str as header, now};
 use super::{ApiError, AppState};
-use crate::access::{self, Denied, Identity, TokenError};
+use crate::access::{self, Identity, TokenError};
 use crate::auth::session::{Validity, validity};
 use crate::secret;
 use crate::tunnel::OpenError;
@@ -117,24 +117,9 @@ pub async fn tcp(
             return Err(error);
         }
     };
-    let authorized = match access::authorize(state.store.as_ref(), identity, &app, now()).await {
-        Ok(authorized) => authorized,
-        Err(Denied::UnknownApp(name)) => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                error_code::UNKNOWN_APP,
-                format!("no app is called {name}"),
-            ));
-        }
-        Err(Denied::Policy(reason)) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                error_code::ACCESS_DENIED,
-                format!("access denied: {reason}"),
-            ));
-        }
-        Err(Denied::Store(error)) => return Err(error.into()),
-    };
+    let authorized = access::authorize(state.store.as_ref(), identity, &app, now())
+        .await
+        .map_err(|denied| ApiError::denied(denied, ""))?;
     match state.registry.open(&authorized, request.into_body()).await {
         Ok(stream) => {
             tracing::debug!(

@@ -4,23 +4,14 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use protocol::api::{AppKind, error_code};
+use protocol::api::AppKind;
 use protocol::rdp::{RdpTicket, TICKET_LIFETIME_SECS, gateway_path};
 
 use super::extract::{Authenticated, now};
 use super::{ApiError, AppState};
-use crate::access::{self, Denied, Identity};
+use crate::access::{self, Identity};
 use crate::secret;
 use crate::store;
-
-fn not_rdp(app: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        error_code::UNKNOWN_APP,
-        format!("no RDP app is called {app}"),
-    )
-}
 
 /// Mints a ticket for the caller's Session.
 pub async fn ticket(
@@ -37,20 +28,11 @@ pub async fn ticket(
         .await?
         .is_some_and(|app| app.kind == AppKind::Rdp)
     {
-        return Err(not_rdp(&name));
+        return Err(ApiError::unknown_app("RDP ", &name));
     }
-    let authorized = match access::authorize(store, identity, &name, now()).await {
-        Ok(authorized) => authorized,
-        Err(Denied::UnknownApp(name)) => return Err(not_rdp(&name)),
-        Err(Denied::Policy(reason)) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                error_code::ACCESS_DENIED,
-                format!("access denied: {reason}"),
-            ));
-        }
-        Err(Denied::Store(error)) => return Err(error.into()),
-    };
+    let authorized = access::authorize(store, identity, &name, now())
+        .await
+        .map_err(|denied| ApiError::denied(denied, "RDP "))?;
     let secret = secret::random_token();
     store
         .insert_rdp_ticket(store::RdpTicket {

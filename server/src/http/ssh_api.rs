@@ -12,7 +12,7 @@ use russh::keys::ssh_key::PublicKey;
 
 use super::extract::{AdminSession, ApiJson, Authenticated, now, rfc3339};
 use super::{ApiError, AppState};
-use crate::access::{self, Denied, Identity};
+use crate::access::{self, Identity};
 use crate::provision;
 use crate::ssh::ca::{BACKDATE, CertRequest};
 use crate::ssh::{host_key_fingerprint, principals, recording};
@@ -20,14 +20,6 @@ use crate::store::{App, NewAuditEvent, Recording};
 
 /// The longest public key line accepted.
 const MAX_PUBLIC_KEY_LEN: usize = 16 * 1024;
-
-fn not_ssh(app: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        error_code::UNKNOWN_APP,
-        format!("no SSH app is called {app}"),
-    )
-}
 
 /// `GET /api/apps/{app}/ssh`. Nothing is opened, so nothing is audited; the allow rules
 /// alone decide, as for the launcher.
@@ -41,7 +33,7 @@ pub async fn login(
         .app_by_name(&name)
         .await?
         .filter(|app| app.kind == AppKind::Ssh)
-        .ok_or_else(|| not_ssh(&name))?;
+        .ok_or_else(|| ApiError::unknown_app("SSH ", &name))?;
     let identity = Identity::user(&authenticated.session.user, now());
     let verdict = access::policy::decide(&identity, &app, now());
     if verdict.decision != Decision::Allow {
@@ -74,21 +66,12 @@ pub async fn certificate(
     let identity = Identity::user(&session.user, session.created_at);
     let actor = identity.actor();
     let store = state.store.as_ref();
-    let authorized = match access::authorize(store, identity.clone(), &request.app, now()).await {
-        Ok(authorized) => authorized,
-        Err(Denied::UnknownApp(name)) => return Err(not_ssh(&name)),
-        Err(Denied::Policy(reason)) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                error_code::ACCESS_DENIED,
-                format!("access denied: {reason}"),
-            ));
-        }
-        Err(Denied::Store(error)) => return Err(error.into()),
-    };
+    let authorized = access::authorize(store, identity.clone(), &request.app, now())
+        .await
+        .map_err(|denied| ApiError::denied(denied, "SSH "))?;
     let app: &App = authorized.app();
     if app.kind != AppKind::Ssh {
-        return Err(not_ssh(&app.name));
+        return Err(ApiError::unknown_app("SSH ", &app.name));
     }
     let settings = app.ssh_settings();
     let claims = store.user_claims(&session.user.id).await?;

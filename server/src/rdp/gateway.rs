@@ -15,7 +15,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code as ws_close};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code as ws_close};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -99,13 +99,7 @@ async fn run(state: AppState, session: SessionRecord, app: String, mut socket: W
             (refusal.close_code, refusal.reason)
         }
     };
-    let reason: String = reason.chars().take(120).collect();
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    browser_session::close(&mut socket, code, &reason).await;
 }
 
 /// A desktop ready to relay.
@@ -310,14 +304,11 @@ async fn open(
         }
     }
 
-    let host = url::Url::parse(&app.service_url)
-        .ok()
-        .and_then(|url| url.host_str().map(str::to_owned))
-        .unwrap_or_default();
+    let destination = authorized.destination();
     let connector = connector().map_err(|error| internal(&error))?;
     let tls = match tokio::time::timeout(
         STEP_TIMEOUT,
-        connector.connect(origin_tls::server_name(&host), pipe),
+        connector.connect(origin_tls::server_name(&destination.host), pipe),
     )
     .await
     {
@@ -380,11 +371,7 @@ async fn open(
     } else {
         None
     };
-    let server_addr = url::Url::parse(&app.service_url)
-        .ok()
-        .map(|url| format!("{}:{}", host, url.port().unwrap_or(3389)))
-        .unwrap_or_else(|| app.name.clone());
-    let response = cleanpath::response(&server_addr, &confirm, chain)
+    let response = cleanpath::response(&destination.to_string(), &confirm, chain)
         .map_err(|error| internal(&format!("{error:#}")))?;
     if socket.send(Message::Binary(response.into())).await.is_err() {
         return Err(None);

@@ -12,7 +12,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code as ws_close};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code as ws_close};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -120,13 +120,7 @@ async fn run(
     } else {
         ws_close::POLICY
     };
-    let reason: String = outcome.reason.chars().take(100).collect();
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    browser_session::close(&mut socket, code, &outcome.reason).await;
 }
 
 /// An open shell, ready to relay.

@@ -168,8 +168,6 @@ async fn native_first_frames(stage: &Stage, sizes: Sizes) -> anyhow::Result<Vec<
         let (desktop, elapsed) = native::connect(stage, APP).await?;
         native::disconnect(desktop).await;
         samples.push(elapsed.as_secs_f64());
-        // The shadow server ends the old session in the background.
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Ok(samples)
 }

@@ -77,10 +77,14 @@ pub async fn connect(stage: &Stage, app: &str) -> anyhow::Result<(NativeRdp, Dur
 }
 
 /// Ends the session politely, so the origin lets it go at once.
+/// Ends the session politely and waits (at most a few seconds) until the origin has closed it,
+/// so that the next connection finds it gone.
 pub async fn disconnect(mut desktop: NativeRdp) {
     if let Ok(bytes) = desktop.session.shutdown() {
         let _ = desktop.send(&bytes).await;
     }
+    let closed = async { while desktop.framed.read_pdu().await.is_ok() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(5), closed).await;
 }
 
 /// What arrived while reading.

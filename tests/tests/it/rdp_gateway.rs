@@ -488,21 +488,19 @@ async fn the_gateway_pins_the_origin_key_relays_and_records() {
     assert!(pinned.starts_with("SHA256:"), "{pinned}");
 
     // The recording holds what the origin sent, with timestamps.
-    let recordings = tokio::time::timeout(LIMIT, async {
-        loop {
-            let recordings: Vec<RecordingSummary> = fixture
-                .admin
-                .get("/api/admin/recordings")
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if recordings.iter().any(|r| r.ended_at.is_some()) {
-                return recordings;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    let recordings = tests::process::wait_for("the ended recording", LIMIT, || async {
+        let recordings: Vec<RecordingSummary> = fixture
+            .admin
+            .get("/api/admin/recordings")
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        recordings
+            .iter()
+            .any(|r| r.ended_at.is_some())
+            .then_some(recordings)
     })
     .await
     .unwrap();
