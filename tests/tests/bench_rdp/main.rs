@@ -27,6 +27,8 @@ mod xrdp;
 #[allow(dead_code)]
 #[path = "../../../xtask/src/bench/children.rs"]
 mod children;
+#[path = "../bench_support/release.rs"]
+mod release;
 // `Sizes::FULL` is for xtask to choose.
 #[allow(dead_code)]
 #[path = "../../../xtask/src/bench/rdp/exchange.rs"]

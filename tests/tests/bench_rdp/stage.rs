@@ -9,20 +9,21 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use protocol::api::{
     ConnectorSummary, CreateLocalUserRequest, LocalSignInRequest, Role, SetupRequest,
 };
 use reqwest::header::ORIGIN;
 use tests::process::workspace_binary;
 use tests::rdp::{Shadow, Xrdp};
-use tests::server::{session_token, trusting};
+use tests::server::session_token;
 use tests::terminal::Upgrade;
 use tokio::process::Command;
 
-use crate::children::{Children, read_line_until, wait_for};
+use crate::children::{Children, wait_for};
 use crate::desktop::Screen;
 use crate::exchange::HA_CONNECTIONS;
+use crate::release::{admin_cli, http_client, start_server};
 
 /// The RDP App on the shadow server.
 pub const APP: &str = "desk";
@@ -65,37 +66,6 @@ pub struct Stage {
     pub children: Children,
 }
 
-/// A client that trusts the server's certificate and keeps cookies.
-fn http_client(cert: &Path) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .use_preconfigured_tls(trusting(cert)?)
-        .cookie_store(true)
-        .timeout(Duration::from_secs(20))
-        .build()?)
-}
-
-/// `postern-server admin --data-dir D --json ARGS`, parsed.
-async fn admin_cli(data_dir: &Path, args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let output = Command::new(workspace_binary("postern-server")?)
-        .arg("admin")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--json")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("run postern-server admin")?;
-    ensure!(
-        output.status.success(),
-        "postern-server admin {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("parse the JSON of postern-server admin {}", args.join(" ")))
-}
-
 impl Stage {
     /// Starts and provisions everything; returns once the connector's links are attached and
     /// the xterm is on the screen.
@@ -110,7 +80,7 @@ impl Stage {
             crate::progress(&format!("xrdp did not start: {error:#}"));
             format!("xrdp did not start: {error:#}")
         });
-        let (server_pid, origin, setup_token) = start_server(&mut children, &dir).await?;
+        let (server_pid, origin, setup_token) = start_server(&mut children, &dir, 1).await?;
         let setup_token = setup_token.context("the fresh server printed no setup link")?;
         let cert = data_dir.join("tls/cert.pem");
         let admin = http_client(&cert)?;
@@ -318,45 +288,4 @@ async fn start_connector(
         Some(&dir.join("connector.log")),
     )?;
     Ok(pid)
-}
-
-/// Starts `postern-server` on port 0 with `dir/data`; returns its pid, its origin and the
-/// setup token it printed.
-async fn start_server(
-    children: &mut Children,
-    dir: &Path,
-) -> anyhow::Result<(u32, String, Option<String>)> {
-    let log = dir.join("server.log");
-    let mut command = Command::new(workspace_binary("postern-server")?);
-    command
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .args(["--listen", "127.0.0.1:0", "--web-root"])
-        .arg(tests::workspace_root().join("dist"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    let (pid, stdout) = children.spawn("postern-server", &mut command, Some(&log))?;
-    let mut origin = None;
-    // The banner names the origin first and ends with the setup link or the sign-in hint.
-    let (origin, token) = read_line_until(
-        stdout.context("the server's stdout")?,
-        START_LIMIT,
-        |line| {
-            let line = line.trim();
-            if let Some(url) = line.strip_prefix("Postern is listening on ") {
-                origin = Some(url.to_owned());
-            } else if let Some((_, token)) = line.split_once("/setup#token=") {
-                return Some((origin.clone(), Some(token.to_owned())));
-            } else if line.starts_with("Sign in at ") {
-                return Some((origin.clone(), None));
-            }
-            None
-        },
-    )
-    .await
-    .with_context(|| format!("start postern-server (log: {})", log.display()))?;
-    let Some(origin) = origin else {
-        bail!("postern-server printed no origin (log: {})", log.display());
-    };
-    Ok((pid, origin, token))
 }

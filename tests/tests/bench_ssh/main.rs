@@ -23,6 +23,8 @@ mod web_terminal;
 #[allow(dead_code)]
 #[path = "../../../xtask/src/bench/children.rs"]
 mod children;
+#[path = "../bench_support/release.rs"]
+mod release;
 // `Sizes::FULL` is for xtask to choose.
 #[allow(dead_code)]
 #[path = "../../../xtask/src/bench/ssh_bench/exchange.rs"]
