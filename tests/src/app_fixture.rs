@@ -215,3 +215,36 @@ async fn sign_in(server: &TestServer, username: &str) -> anyhow::Result<(TestCli
     let token = session_token(&response)?;
     Ok((client, token))
 }
+
+/// Publishes `service_url` (on 127.0.0.1:`port`) as App `name` of `kind` for the IdP group
+/// `group` through a new connector, which it starts and waits for; the first admin (`root`)
+/// is created on the way. For browser tests whose person signs in through the IdP.
+pub async fn publish_for_group(
+    server: &TestServer,
+    name: &str,
+    kind: AppKind,
+    service_url: &str,
+    port: u16,
+    group: &str,
+) -> anyhow::Result<Postern> {
+    let store = server.store().as_ref();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let token = server::provision::create_connector(store, "test", "office", now).await?;
+    let request = AppRequest {
+        name: name.into(),
+        kind,
+        connector: "office".into(),
+        service_url: service_url.into(),
+        session_duration_seconds: None,
+        allow: AllowList {
+            groups: vec![group.into()],
+            ..AllowList::default()
+        },
+        ssh: None,
+    };
+    server::provision::create_app(store, "test", request, now).await?;
+    let connector = postern::connector(server, &token.token, &format!("127.0.0.1:{port}"), 1)?;
+    let admin = server.first_admin("root", ADMIN_PASSWORD).await?;
+    admin.wait_for_connector_links(1).await?;
+    Ok(connector)
+}

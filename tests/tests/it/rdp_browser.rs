@@ -10,7 +10,7 @@ use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerA
 use tests::browser::Browser;
 use tests::idp::{ADA, Idp};
 use tests::ironrdp_peer::{self, IronRdpPeer};
-use tests::postern::{self, Postern};
+use tests::postern::Postern;
 use tests::process::wait_for;
 use tests::rdp::{RDP_PASSWORD, RDP_USER, SESSION_COLOR, Shadow, Xrdp};
 use tests::server::TestServer;
@@ -31,33 +31,16 @@ impl Stage {
     async fn start(port: u16) -> Stage {
         tests::init_logging();
         let (idp, server) = tests::idp::server_with_idp(&[ADA]).await.unwrap();
-        let store = server.store().as_ref();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let token = server::provision::create_connector(store, "test", "office", now)
-            .await
-            .unwrap();
-        let request = protocol::api::AppRequest {
-            name: "desk".into(),
-            kind: protocol::api::AppKind::Rdp,
-            connector: "office".into(),
-            service_url: format!("rdp://127.0.0.1:{port}"),
-            session_duration_seconds: None,
-            allow: protocol::api::AllowList {
-                groups: vec!["engineering".into()],
-                ..Default::default()
-            },
-            ssh: None,
-        };
-        server::provision::create_app(store, "test", request, now)
-            .await
-            .unwrap();
-        let connector =
-            postern::connector(&server, &token.token, &format!("127.0.0.1:{port}"), 1).unwrap();
-        let admin = server
-            .first_admin("root", "correct horse battery staple")
-            .await
-            .unwrap();
-        admin.wait_for_connector_links(1).await.unwrap();
+        let connector = tests::app_fixture::publish_for_group(
+            &server,
+            "desk",
+            protocol::api::AppKind::Rdp,
+            &format!("rdp://127.0.0.1:{port}"),
+            port,
+            "engineering",
+        )
+        .await
+        .unwrap();
         let browser = Browser::start().await.unwrap();
         Stage {
             idp,

@@ -8,7 +8,7 @@ use fantoccini::Locator;
 use sha2::{Digest, Sha256};
 use tests::browser::Browser;
 use tests::idp::{ADA, Idp};
-use tests::postern::{self, Postern};
+use tests::postern::Postern;
 use tests::process::wait_for;
 use tests::server::TestServer;
 use tests::sshd::{Sshd, ensure_unix_user};
@@ -30,39 +30,16 @@ impl Stage {
         ensure_unix_user("ada").unwrap();
         let ca = std::fs::read_to_string(server.data_dir().join("ssh/ca_ed25519.pub")).unwrap();
         let sshd = Sshd::start_with_ca(&ca, "ada").await.unwrap();
-        let store = server.store().as_ref();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let token = server::provision::create_connector(store, "test", "office", now)
-            .await
-            .unwrap();
-        let request = protocol::api::AppRequest {
-            name: "box".into(),
-            kind: protocol::api::AppKind::Ssh,
-            connector: "office".into(),
-            service_url: format!("ssh://127.0.0.1:{}", sshd.port),
-            session_duration_seconds: None,
-            allow: protocol::api::AllowList {
-                groups: vec!["engineering".into()],
-                ..Default::default()
-            },
-            ssh: None,
-        };
-        server::provision::create_app(store, "test", request, now)
-            .await
-            .unwrap();
-        let connector = postern::connector(
+        let connector = tests::app_fixture::publish_for_group(
             &server,
-            &token.token,
-            &format!("127.0.0.1:{}", sshd.port),
-            1,
+            "box",
+            protocol::api::AppKind::Ssh,
+            &format!("ssh://127.0.0.1:{}", sshd.port),
+            sshd.port,
+            "engineering",
         )
+        .await
         .unwrap();
-        // A local admin watches for the connector's link.
-        let admin = server
-            .first_admin("root", "correct horse battery staple")
-            .await
-            .unwrap();
-        admin.wait_for_connector_links(1).await.unwrap();
         let browser = Browser::start().await.unwrap();
         Stage {
             idp,
