@@ -230,6 +230,10 @@ where
     })
 }
 
+/// The build number reported in the client core data, that of a current Windows 10 client
+/// (FreeRDP reports one too).
+const CLIENT_BUILD: u32 = 19045;
+
 fn config(options: &ConnectOptions) -> Result<ironrdp_connector::Config, ConnectError> {
     let codecs = client_codecs_capabilities(&[]).map_err(ConnectError::Protocol)?;
     Ok(ironrdp_connector::Config {
@@ -259,7 +263,9 @@ fn config(options: &ConnectOptions) -> Result<ironrdp_connector::Config, Connect
             color_depth: 32,
             codecs,
         }),
-        client_build: 0,
+        // Servers gate features on the client's build: xrdp ignores display-control layouts
+        // from builds up to 419, so a zero here would leave the desktop at its first size.
+        client_build: CLIENT_BUILD,
         client_name: options.client_name.chars().take(15).collect(),
         client_dir: "C:\\Windows\\System32\\mstscax.dll".to_owned(),
         // The server uses its default input locale.

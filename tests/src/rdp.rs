@@ -364,6 +364,54 @@ impl Xrdp {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The X display of the session the first successful login got (`:10`), once xrdp has
+    /// logged it.
+    pub async fn session_display(&self, limit: Duration) -> anyhow::Result<String> {
+        wait_for("the session's display", limit, || async {
+            let log = self.log_text();
+            let line = log
+                .lines()
+                .find(|line| line.contains("login successful for user"))?;
+            line.rsplit("display ")
+                .next()
+                .map(|n| format!(":{}", n.trim()))
+        })
+        .await
+    }
+
+    /// `program` as a command on the session's X display `display`, with the session user's
+    /// X authority.
+    pub fn on_session(display: &str, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("DISPLAY", display)
+            .env("XAUTHORITY", format!("/home/{RDP_USER}/.Xauthority"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// The session screen's size, as `xrandr` reads it on `display`.
+    pub async fn screen_size(display: &str) -> anyhow::Result<(u32, u32)> {
+        let output = Xrdp::on_session(display, "xrandr")
+            .arg("--current")
+            .output()
+            .await
+            .context("run xrandr")?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        // "Screen 0: minimum 256 x 256, current 1024 x 768, maximum 16384 x 16384"
+        let current = text
+            .split(',')
+            .find_map(|part| part.trim().strip_prefix("current "))
+            .with_context(|| format!("no current size in xrandr's output: {text}"))?;
+        let (width, height) = current
+            .split_once(" x ")
+            .with_context(|| format!("unreadable size {current:?}"))?;
+        Ok((width.trim().parse()?, height.trim().parse()?))
+    }
+
     /// Stops xrdp, sesman and every session they started (sessions outlive sesman, so the
     /// whole process groups go).
     pub async fn stop(mut self) {

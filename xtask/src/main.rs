@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Some("run") => tasks::run(&args[1..]),
         Some("ci") => tasks::ci(),
         Some("install") => install::all(install::Purpose::Ci),
+        Some("web") => tasks::build_web(),
         Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!(
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
                  run [--release] [-- SERVER ARGS]   build everything and start postern-server\n  \
                  ci                                 install test peers, then fmt, clippy, web build, all tests\n  \
                  install                            install the tools and peers only\n  \
+                 web                                build the web app (with the RDP module) into dist/\n  \
                  bench tunnel [--quick]             benchmark direct, ssh -L and postern; writes target/bench/tunnel.md\n  \
                  bench ssh [--quick]                benchmark browser SSH against native ssh; writes target/bench/ssh.md\n  \
                  bench rdp [--quick]                benchmark browser RDP through the gateway; writes target/bench/rdp.md"

@@ -1,8 +1,8 @@
 //! Browser RDP as a person uses it: sign in through the identity provider, open the RDP App
 //! from the launcher, type the remote account's password, and see, type into and click on the
 //! remote desktop in the canvas. The FreeRDP shadow server (NLA) shares an Xvfb display the
-//! test paints and reads back; xrdp (TLS) runs a painted session; `ironrdp-server` (NLA) changes
-//! its desktop size when the browser window changes.
+//! test paints and reads back; xrdp (TLS) runs a painted session; both xrdp and `ironrdp-server`
+//! (NLA) change their desktop size when the browser window changes.
 
 use std::time::Duration;
 
@@ -161,6 +161,36 @@ impl Stage {
         Ok(())
     }
 
+    /// Makes the browser window smaller and waits until the remote desktop, and the canvas
+    /// with it, has shrunk; returns the new desktop size.
+    async fn shrink_window(&self) -> anyhow::Result<(u64, u64)> {
+        let before = (
+            self.attribute("data-desktop-width").await?,
+            self.attribute("data-desktop-height").await?,
+        );
+        self.browser.client.set_window_size(800, 640).await?;
+        let after = wait_for("the remote desktop to shrink", LIMIT, || async {
+            let width = self.attribute("data-desktop-width").await.ok()?;
+            let height = self.attribute("data-desktop-height").await.ok()?;
+            (width < before.0 && height < before.1).then_some((width, height))
+        })
+        .await?;
+        let canvas = self
+            .browser
+            .client
+            .execute(
+                "const c = document.querySelector('[data-testid=\"rdp-canvas\"]'); return [c.width, c.height];",
+                vec![],
+            )
+            .await?;
+        let canvas: [u64; 2] = serde_json::from_value(canvas)?;
+        anyhow::ensure!(
+            canvas == [after.0, after.1],
+            "the canvas is {canvas:?} but the desktop {after:?}"
+        );
+        Ok(after)
+    }
+
     async fn stop(self) {
         self.browser.close().await;
         self.connector.kill().await;
@@ -312,9 +342,15 @@ async fn a_person_sees_types_and_clicks_on_the_shadowed_display() {
 }
 
 #[tokio::test]
-async fn an_xrdp_session_shows_its_desktop() {
+async fn an_xrdp_session_shows_its_desktop_and_follows_the_window() {
     let xrdp = Xrdp::start().await.unwrap();
     let stage = Stage::start(xrdp.port).await;
+    stage
+        .browser
+        .client
+        .set_window_size(1000, 760)
+        .await
+        .unwrap();
     let result = async {
         stage.connect(RDP_PASSWORD).await?;
         stage.wait_connected().await?;
@@ -336,7 +372,21 @@ async fn an_xrdp_session_shows_its_desktop() {
                 .filter(|cursor| cursor.starts_with("url(\"data:image/png"))
                 .map(|_| ())
         })
-        .await
+        .await?;
+        // A smaller window: xrdp reactivates the session at the size the page asks for, and
+        // the session's X screen follows.
+        let (width, height) = stage.shrink_window().await?;
+        let display = xrdp.session_display(LIMIT).await?;
+        wait_for(
+            &format!("the session's screen at {width}x{height}"),
+            LIMIT,
+            || async {
+                let (w, h) = Xrdp::screen_size(&display).await.ok()?;
+                (u64::from(w) == width && u64::from(h) == height).then_some(())
+            },
+        )
+        .await?;
+        stage.wait_for_color(20, 20, SESSION_COLOR).await
     }
     .await;
     let result = result.map_err(|error| error.context(format!("xrdp's log:\n{}", xrdp.log_text())));
@@ -364,39 +414,19 @@ async fn the_desktop_follows_the_window_and_takes_ctrl_alt_del() {
         stage.connect(RDP_PASSWORD).await?;
         stage.wait_connected().await?;
         stage.wait_for_color(100, 100, ironrdp_peer::COLOR).await?;
-        let before = (
-            stage.attribute("data-desktop-width").await?,
-            stage.attribute("data-desktop-height").await?,
-        );
-        // A smaller window: the page asks for a smaller desktop and the server changes size.
-        stage.browser.client.set_window_size(800, 640).await?;
-        let after = wait_for("the remote desktop to shrink", LIMIT, || async {
-            let width = stage.attribute("data-desktop-width").await.ok()?;
-            let height = stage.attribute("data-desktop-height").await.ok()?;
-            (width < before.0 && height < before.1).then_some((width, height))
-        })
-        .await?;
-        let canvas = stage
-            .browser
-            .client
-            .execute(
-                "const c = document.querySelector('[data-testid=\"rdp-canvas\"]'); return [c.width, c.height];",
-                vec![],
-            )
-            .await?;
-        let canvas: [u64; 2] = serde_json::from_value(canvas)?;
+        let after = stage.shrink_window().await?;
         anyhow::ensure!(
-            canvas == [after.0, after.1],
-            "the canvas is {canvas:?} but the desktop {after:?}"
-        );
-        anyhow::ensure!(
-            peer.log_text().contains(&format!("layout {}x{}", after.0, after.1)),
+            peer.log_text()
+                .contains(&format!("layout {}x{}", after.0, after.1)),
             "the server never saw the new layout: {}",
             peer.log_text()
         );
         stage.wait_for_color(100, 100, ironrdp_peer::COLOR).await?;
         // The toolbar's Ctrl+Alt+Del reaches the server as the three keys, in order.
-        stage.browser.click("[data-testid=\"rdp-ctrl-alt-del\"]").await?;
+        stage
+            .browser
+            .click("[data-testid=\"rdp-ctrl-alt-del\"]")
+            .await?;
         wait_for("Ctrl+Alt+Del in the server's log", LIMIT, || async {
             let log = peer.log_text();
             let at = |line: &str| log.find(line);

@@ -183,23 +183,19 @@ async fn nla_through_the_gateway_to_ironrdp_server() {
     peer.stop().await;
 }
 
-#[tokio::test]
-async fn ironrdp_server_resizes_through_display_control() {
-    tests::init_logging();
-    let peer = IronRdpPeer::start(RDP_USER, RDP_PASSWORD).await.unwrap();
-    let fixture = fixture(peer.port).await;
-    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
-    desktop.first_graphics(LIMIT).await.unwrap();
+/// Asks for a `width` × `height` desktop through display control and waits for the server to
+/// reactivate the session at that size.
+async fn resize(desktop: &mut NativeRdp, width: u16, height: u16) -> anyhow::Result<()> {
     // The display-control channel opens shortly after the session starts; until then `resize`
     // has nothing to send.
     let deadline = tokio::time::Instant::now() + LIMIT;
     loop {
-        let bytes = desktop.session.resize(800, 600).unwrap();
+        let bytes = desktop.session.resize(width, height)?;
         if !bytes.is_empty() {
-            desktop.send(&bytes).await.unwrap();
+            desktop.send(&bytes).await?;
             break;
         }
-        assert!(
+        anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
             "display control never opened"
         );
@@ -210,21 +206,29 @@ async fn ironrdp_server_resizes_through_display_control() {
     desktop
         .run_until(LIMIT, |_, events| {
             events.iter().any(|e| {
-                matches!(
-                    e,
-                    SessionEvent::DesktopResized {
-                        width: 800,
-                        height: 600
-                    }
-                )
+                matches!(e, SessionEvent::DesktopResized { width: w, height: h } if (*w, *h) == (width, height))
             })
         })
+        .await?;
+    anyhow::ensure!(
+        (desktop.session.width(), desktop.session.height()) == (width, height),
+        "the session is {}x{}",
+        desktop.session.width(),
+        desktop.session.height()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn ironrdp_server_resizes_through_display_control() {
+    tests::init_logging();
+    let peer = IronRdpPeer::start(RDP_USER, RDP_PASSWORD).await.unwrap();
+    let fixture = fixture(peer.port).await;
+    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
+    desktop.first_graphics(LIMIT).await.unwrap();
+    resize(&mut desktop, 800, 600)
         .await
         .unwrap_or_else(|error| panic!("{error:#}\npeer log:\n{}", peer.log_text()));
-    assert_eq!(
-        (desktop.session.width(), desktop.session.height()),
-        (800, 600)
-    );
     assert!(
         peer.log_text().contains("layout 800x600"),
         "{}",
@@ -235,34 +239,50 @@ async fn ironrdp_server_resizes_through_display_control() {
 }
 
 #[tokio::test]
+async fn xrdp_resizes_through_display_control() {
+    tests::init_logging();
+    let xrdp = Xrdp::start().await.unwrap();
+    let fixture = fixture(xrdp.port).await;
+    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
+    desktop.first_graphics(LIMIT).await.unwrap();
+    let display = xrdp.session_display(LIMIT).await.unwrap();
+    let first = Xrdp::screen_size(&display).await.unwrap();
+    assert_eq!(
+        first,
+        (
+            u32::from(desktop.session.width()),
+            u32::from(desktop.session.height())
+        )
+    );
+    resize(&mut desktop, 800, 600)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}\nxrdp log:\n{}", xrdp.log_text()));
+    // The session's X screen follows (xorgxrdp resizes it through RandR).
+    tests::process::wait_for("the session's screen at 800x600", LIMIT, || async {
+        (Xrdp::screen_size(&display).await.ok()? == (800, 600)).then_some(())
+    })
+    .await
+    .unwrap();
+    // And it keeps drawing at the new size.
+    desktop.first_graphics(LIMIT).await.unwrap();
+    fixture.stop().await;
+    xrdp.stop().await;
+}
+
+#[tokio::test]
 async fn text_clipboard_both_ways_with_xrdp() {
     tests::init_logging();
     let xrdp = Xrdp::start().await.unwrap();
     let fixture = fixture(xrdp.port).await;
     let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
     desktop.first_graphics(LIMIT).await.unwrap();
-    let display = tests::process::wait_for("the session's display", LIMIT, || async {
-        let log = xrdp.log_text();
-        let line = log
-            .lines()
-            .find(|line| line.contains("login successful for user"))?;
-        line.rsplit("display ")
-            .next()
-            .map(|n| format!(":{}", n.trim()))
-    })
-    .await
-    .unwrap();
+    let display = xrdp.session_display(LIMIT).await.unwrap();
     let xclip = |args: &[&str]| {
-        let mut command = tokio::process::Command::new("xclip");
+        let mut command = Xrdp::on_session(&display, "xclip");
         command
             .args(["-selection", "clipboard"])
             .args(args)
-            .env("DISPLAY", &display)
-            .env("XAUTHORITY", format!("/home/{RDP_USER}/.Xauthority"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true);
+            .stdin(std::process::Stdio::piped());
         command
     };
 
