@@ -2,7 +2,7 @@
 //! checks before the upgrade, the periodic re-check that ends a connection when its Session
 //! does, and the close frame that tells the page why.
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use protocol::api::error_code;
 
@@ -10,6 +10,19 @@ use super::{ApiError, AppState, now};
 use crate::auth::session::{self as rules, Validity};
 use crate::secret;
 use crate::store::SessionRecord;
+
+/// Bytes read from the socket at a time. The browser sends keystrokes, pointer moves and
+/// acknowledgements, all small; the WebSocket library clears its whole read buffer on every
+/// read, so its 128 KiB default cost more than the messages.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+/// The upgrade with a gateway's limits: messages and frames of at most `max_message` bytes.
+pub fn limits(upgrade: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrade {
+    upgrade
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .read_buffer_size(READ_BUFFER_BYTES.min(max_message))
+}
 
 /// Refuses an upgrade that was not opened by the web app. A WebSocket is not bound by the
 /// same-origin policy: without this any site could open one with the user's cookie.

@@ -139,7 +139,8 @@ pub fn router(state: AppState) -> Router {
             get(crate::tunnel::endpoint::attach),
         )
         .route("/gw/tcp/{app}", post(gateway::tcp))
-        // `any`: browsers on HTTP/2 open WebSockets with an extended CONNECT (RFC 8441).
+        // `any`: a WebSocket is a GET upgrade on HTTP/1.1, a CONNECT on HTTP/2 (RFC 8441),
+        // which the server does not offer (see `serve`).
         .route("/gw/ssh/{app}", any(crate::ssh::gateway::terminal))
         .route("/gw/rdp/{app}", any(crate::rdp::gateway::desktop))
         .route("/auth/oidc/{provider}/start", get(oidc::start))

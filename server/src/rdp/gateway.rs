@@ -19,9 +19,10 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code as ws_c
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use futures_util::FutureExt;
 use protocol::api::{AppKind, Decision, error_code as api_code};
 use protocol::rdp::error_code;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::client::TlsStream;
 
 use super::cleanpath::{self, Confirm, ErrorPdu, Framing, RequestError};
@@ -32,7 +33,7 @@ use crate::http::browser_session;
 use crate::http::{ApiError, AppState, now};
 use crate::secret;
 use crate::store::{App, SessionRecord};
-use crate::tunnel::OpenError;
+use crate::tunnel::{OpenError, StreamIo};
 
 /// The largest WebSocket message accepted from the browser (RDP input and clipboard).
 const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -55,9 +56,7 @@ pub async fn desktop(
     let upgrade = upgrade.map_err(|_| {
         ApiError::bad_request("the desktop gateway is a WebSocket: send an upgrade")
     })?;
-    Ok(upgrade
-        .max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
+    Ok(browser_session::limits(upgrade, MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| run(state, session, app, socket)))
 }
 
@@ -104,7 +103,7 @@ async fn run(state: AppState, session: SessionRecord, app: String, mut socket: W
 
 /// A desktop ready to relay.
 struct Desktop {
-    tls: TlsStream<DuplexStream>,
+    tls: TlsStream<StreamIo>,
     recorder: Option<DesktopRecorder>,
     app: App,
 }
@@ -400,7 +399,7 @@ async fn read_request(socket: &mut WebSocket) -> Result<Option<cleanpath::Reques
 }
 
 /// Sends the client's Connection Request and reads the origin's Connection Confirm.
-async fn negotiate(pipe: &mut DuplexStream, request: &[u8]) -> std::io::Result<Vec<u8>> {
+async fn negotiate(pipe: &mut StreamIo, request: &[u8]) -> std::io::Result<Vec<u8>> {
     pipe.write_all(request).await?;
     pipe.flush().await?;
     let mut header = [0u8; 4];
@@ -502,6 +501,20 @@ impl Desktop {
         (code, reason)
     }
 
+    /// Adds to the `filled` bytes at the start of `buffer` whatever more the origin has already
+    /// sent, without waiting, so that a burst (a frame's several PDUs, each its own TLS
+    /// record) crosses to the browser as one WebSocket message. An end or error is left for
+    /// the next read to report.
+    fn read_ready(&mut self, buffer: &mut [u8], mut filled: usize) -> usize {
+        while filled < buffer.len() {
+            match self.tls.read(&mut buffer[filled..]).now_or_never() {
+                Some(Ok(n)) if n > 0 => filled += n,
+                _ => break,
+            }
+        }
+        filled
+    }
+
     async fn pump(
         &mut self,
         state: &AppState,
@@ -534,7 +547,7 @@ impl Desktop {
                 read = self.tls.read(&mut buffer) => {
                     let n = match read {
                         Ok(0) => return (ws_close::NORMAL, "the remote computer ended the session".to_owned()),
-                        Ok(n) => n,
+                        Ok(n) => self.read_ready(&mut buffer, n),
                         Err(_) => return (ws_close::ERROR, "the connection to the remote computer broke".to_owned()),
                     };
                     if let Some(recorder) = self.recorder.as_mut()

@@ -64,12 +64,11 @@ pub async fn terminal(
     }
     let upgrade = upgrade
         .map_err(|_| ApiError::bad_request("the terminal is a WebSocket: send an upgrade"))?;
-    Ok(upgrade
-        .max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| async move {
+    Ok(
+        browser_session::limits(upgrade, MAX_MESSAGE_BYTES).on_upgrade(move |socket| async move {
             run(state, session, app, params, socket).await;
-        }))
+        }),
+    )
 }
 
 fn valid_size(cols: u16, rows: u16) -> bool {

@@ -9,6 +9,8 @@
 pub mod endpoint;
 mod io;
 
+pub use io::StreamIo;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
