@@ -131,6 +131,7 @@ impl Server {
             registry: Arc::new(tunnel::Registry::default()),
             ssh_ca,
             terminals: tokio_util::sync::CancellationToken::new(),
+            streams: Default::default(),
             config,
         });
         Ok(Server {

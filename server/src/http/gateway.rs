@@ -13,14 +13,19 @@ use protocol::api::{Decision, error_code};
 use protocol::gateway::{HEADER_SERVICE_TOKEN_ID, HEADER_SERVICE_TOKEN_SECRET};
 
 use super::extract::{header_str as header, now};
+use super::stream_watch::{self, Credential, WatchedBody};
 use super::{ApiError, AppState};
 use crate::access::{self, Identity, TokenError};
 use crate::auth::session::{Validity, validity};
 use crate::secret;
 use crate::tunnel::OpenError;
 
-/// Who the request says it is, checked; refusals are audited by the caller.
-async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, (String, ApiError)> {
+/// Who the request says it is, checked, and the credential that proved it; refusals are
+/// audited by the caller.
+async fn identify(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Identity, Credential), (String, ApiError)> {
     let unauthenticated = |message: &'static str| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -34,7 +39,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, (St
         return match access::authenticate_service_token(state.store.as_ref(), id, secret, now())
             .await
         {
-            Ok(identity) => Ok(identity),
+            Ok(identity) => Ok((identity, Credential::ServiceToken { id: id.to_owned() })),
             Err(TokenError::Refused(refusal)) => Err((
                 actor,
                 ApiError::new(
@@ -90,7 +95,10 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Identity, (St
             ));
         }
     }
-    Ok(Identity::user(&session.user, session.created_at))
+    Ok((
+        Identity::user(&session.user, session.created_at),
+        Credential::Session { id: session.id },
+    ))
 }
 
 /// `POST /gw/tcp/{app}`.
@@ -102,8 +110,8 @@ pub async fn tcp(
     if request.version() != Version::HTTP_2 {
         return Err(ApiError::bad_request("the TCP gateway needs HTTP/2"));
     }
-    let identity = match identify(&state, request.headers()).await {
-        Ok(identity) => identity,
+    let (identity, credential) = match identify(&state, request.headers()).await {
+        Ok(identified) => identified,
         Err((actor, error)) => {
             access::audit(
                 state.store.as_ref(),
@@ -122,13 +130,10 @@ pub async fn tcp(
         .map_err(|denied| ApiError::denied(denied, ""))?;
     match state.registry.open(&authorized, request.into_body()).await {
         Ok(stream) => {
-            tracing::debug!(
-                app,
-                stream = stream.id,
-                actor = authorized.identity().actor(),
-                "stream open"
-            );
-            Ok(Response::new(Body::new(stream.body)).into_response())
+            let actor = authorized.identity().actor();
+            tracing::debug!(app, stream = stream.id, actor, "stream open");
+            let held = stream_watch::hold(&state, credential, actor);
+            Ok(Response::new(Body::new(WatchedBody::new(stream.body, held))).into_response())
         }
         Err(OpenError::Offline(connector)) => {
             let message = format!("the connector {connector} for app {app} is offline");

@@ -13,6 +13,7 @@ mod ops;
 pub(crate) mod origin;
 mod rdp_api;
 mod ssh_api;
+pub mod stream_watch;
 mod web;
 
 use std::net::SocketAddr;
@@ -68,6 +69,8 @@ pub struct Shared {
     pub ssh_ca: Arc<crate::ssh::ca::SshCa>,
     /// Browser terminals, to end them all at shutdown.
     pub terminals: tokio_util::sync::CancellationToken,
+    /// The credentials behind open native Streams, re-checked so that revoking one cuts them.
+    pub streams: stream_watch::StreamWatch,
 }
 
 impl AppState {

@@ -265,6 +265,102 @@ async fn two_hundred_concurrent_streams_round_trip_intact() {
     connector.stop().await;
 }
 
+/// An open connection through `postern access tcp` that has echoed once.
+async fn open_echoing(port: u16) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(b"still there?").await.unwrap();
+    let mut echoed = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut echoed))
+        .await
+        .expect("no echo")
+        .unwrap();
+    assert_eq!(&echoed, b"still there?");
+    stream
+}
+
+/// Waits until the server cuts `stream`: its reads end or fail, with nothing echoed.
+async fn wait_cut(stream: &mut tokio::net::TcpStream, within: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut buffer = [0u8; 64];
+    loop {
+        let _ = stream.write_all(b"x").await;
+        let read = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buffer)).await;
+        if let Ok(Ok(0) | Err(_)) = read {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the stream is still open"
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_service_token_cuts_its_open_streams_only() {
+    let (server, admin, token) = provisioned().await;
+    let origin = echo_origin().await;
+    create_app(
+        &admin,
+        "echo",
+        AppKind::Tcp,
+        &format!("tcp://127.0.0.1:{origin}"),
+    )
+    .await;
+    let doomed = service_token(&admin, "doomed", &["echo"]).await;
+    let kept = service_token(&admin, "kept", &["echo"]).await;
+    let connector = postern::connector(&server, &token, &format!("127.0.0.1:{origin}"), 1).unwrap();
+    wait_attached(&admin, 1).await;
+    let (doomed_access, doomed_port) =
+        postern::access_tcp(&server, "echo", &doomed.token.id, &doomed.secret)
+            .await
+            .unwrap();
+    let (kept_access, kept_port) =
+        postern::access_tcp(&server, "echo", &kept.token.id, &kept.secret)
+            .await
+            .unwrap();
+    let mut cut = open_echoing(doomed_port).await;
+    let mut also_cut = open_echoing(doomed_port).await;
+    let mut spared = open_echoing(kept_port).await;
+
+    let response = admin
+        .delete(&format!("/api/admin/service-tokens/{}", doomed.token.id))
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    wait_cut(&mut cut, Duration::from_secs(10)).await.unwrap();
+    wait_cut(&mut also_cut, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    // The other token's stream carries on.
+    spared.write_all(b"and you?").await.unwrap();
+    let mut echoed = [0u8; 8];
+    tokio::time::timeout(Duration::from_secs(10), spared.read_exact(&mut echoed))
+        .await
+        .expect("the other stream stopped echoing")
+        .unwrap();
+    assert_eq!(&echoed, b"and you?");
+
+    let audit: Vec<AuditEvent> = admin
+        .get("/api/admin/audit?limit=50")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        audit.iter().any(|e| e.action == "stream.cut"
+            && e.decision == Some(protocol::api::Decision::Deny)
+            && e.reason == "2 open stream(s) ended: the service token was revoked"),
+        "{audit:#?}"
+    );
+    doomed_access.kill().await;
+    kept_access.kill().await;
+    connector.stop().await;
+}
+
 #[tokio::test]
 async fn refusals_forward_nothing_and_are_audited() {
     let (server, admin, token) = provisioned().await;
@@ -608,10 +704,11 @@ async fn login_through_the_browser_then_access_holds_the_first_connection_while_
         round_trip(local, b"cached".to_vec()).await.unwrap(),
         b"cached"
     );
-    access.kill().await;
+    let mut held = open_echoing(local).await;
 
-    // `postern logout` revokes the token on the server; the next `access` holds its first
-    // connection open while the person signs in again, then carries it.
+    // `postern logout` revokes the token on the server, which cuts the connection still open;
+    // the next `access` holds its first connection open while the person signs in again, then
+    // carries it.
     let output = tokio::process::Command::new(&cli)
         .args(["logout", "--server", &server.origin, "--ca"])
         .arg(&server.report.cert_path)
@@ -620,6 +717,8 @@ async fn login_through_the_browser_then_access_holds_the_first_connection_while_
         .await
         .unwrap();
     assert!(output.status.success());
+    wait_cut(&mut held, Duration::from_secs(10)).await.unwrap();
+    access.kill().await;
     let mut command = tokio::process::Command::new(&cli);
     command
         .env("POSTERN_CONFIG_DIR", &config_dir)

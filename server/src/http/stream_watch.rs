@@ -1,0 +1,253 @@
+//! Native Streams end with the credential that opened them. Every Stream of `POST
+//! /gw/tcp/{app}` holds a [`Held`] for its Session or Service token; while any are held, one
+//! task per credential re-reads it every [`CHECK_INTERVAL`], and when it is gone, revoked or
+//! expired, every Stream it opened is cut (the response body ends with an error, which resets
+//! the Stream towards the client and, as it is dropped, towards the connector) and the end is
+//! audited once. Re-reading the store, rather than being told, also covers revocations made
+//! on another replica.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use protocol::api::Decision;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use super::{AppState, now};
+use crate::auth::session::{Validity, validity};
+use crate::store::NewAuditEvent;
+
+/// How often a held credential is re-read.
+const CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// What proved the identity behind a Stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A Session token (`postern login`), by the Session's id.
+    Session {
+        /// The Session's id.
+        id: String,
+    },
+    /// A Service token, by its client id.
+    ServiceToken {
+        /// The token's client id.
+        id: String,
+    },
+}
+
+impl Credential {
+    fn key(&self) -> String {
+        match self {
+            Credential::Session { id } => format!("session:{id}"),
+            Credential::ServiceToken { id } => format!("service-token:{id}"),
+        }
+    }
+}
+
+/// Credentials with open Streams.
+#[derive(Default)]
+pub struct StreamWatch {
+    watched: Mutex<HashMap<String, Watched>>,
+    /// Numbers each watch, so a hold never counts against a later watch of the same key.
+    watches: AtomicU64,
+}
+
+struct Watched {
+    watch: u64,
+    ended: CancellationToken,
+    streams: usize,
+}
+
+/// One Stream's hold on its credential; dropping it lets the watch stop when it was the last.
+pub struct Held {
+    state: AppState,
+    key: String,
+    watch: u64,
+    ended: CancellationToken,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut watched = lock(&self.state.streams.watched);
+        if let Some(entry) = watched.get_mut(&self.key).filter(|e| e.watch == self.watch) {
+            entry.streams = entry.streams.saturating_sub(1);
+            if entry.watch == self.watch && entry.streams == 0 {
+                watched.remove(&self.key);
+            }
+        }
+    }
+}
+
+fn lock(
+    map: &Mutex<HashMap<String, Watched>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Watched>> {
+    // A panic while holding the lock leaves only counters behind; they stay usable.
+    map.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Holds `credential` (of `actor`) for one Stream, starting its watch if it has none.
+pub fn hold(state: &AppState, credential: Credential, actor: String) -> Held {
+    let key = credential.key();
+    let mut watched = lock(&state.streams.watched);
+    let entry = watched.entry(key.clone()).or_insert_with(|| {
+        let watch_id = state.streams.watches.fetch_add(1, Ordering::Relaxed);
+        let ended = CancellationToken::new();
+        tokio::spawn(watch(
+            state.clone(),
+            credential,
+            actor,
+            key.clone(),
+            watch_id,
+            ended.clone(),
+        ));
+        Watched {
+            watch: watch_id,
+            ended,
+            streams: 0,
+        }
+    });
+    entry.streams += 1;
+    Held {
+        state: state.clone(),
+        key,
+        watch: entry.watch,
+        ended: entry.ended.clone(),
+    }
+}
+
+/// Re-reads `credential` until its Streams are all gone or it ends; then cuts them.
+async fn watch(
+    state: AppState,
+    credential: Credential,
+    actor: String,
+    key: String,
+    watch_id: u64,
+    ended: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(CHECK_INTERVAL);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let still_held = lock(&state.streams.watched)
+            .get(&key)
+            .is_some_and(|entry| entry.watch == watch_id);
+        if !still_held {
+            return;
+        }
+        let Some(reason) = end_of(&state, &credential).await else {
+            continue;
+        };
+        // Removed first, so that a Stream opened from now on starts a new watch (whose first
+        // check refuses nothing: new Streams are refused at the choke point).
+        let streams = {
+            let mut watched = lock(&state.streams.watched);
+            match watched.get(&key) {
+                Some(entry) if entry.watch == watch_id => {
+                    watched.remove(&key).map_or(0, |entry| entry.streams)
+                }
+                _ => return,
+            }
+        };
+        ended.cancel();
+        tracing::info!(
+            actor,
+            reason,
+            streams,
+            "cut the open streams of an ended credential"
+        );
+        let _ = state
+            .store
+            .record_audit(
+                NewAuditEvent {
+                    actor,
+                    action: "stream.cut".to_owned(),
+                    app: None,
+                    decision: Some(Decision::Deny),
+                    reason: format!("{streams} open stream(s) ended: {reason}"),
+                },
+                now(),
+            )
+            .await;
+        return;
+    }
+}
+
+/// Why `credential` no longer admits its Streams, if it does not. A store error decides
+/// nothing: the next check will.
+async fn end_of(state: &AppState, credential: &Credential) -> Option<&'static str> {
+    let now = now();
+    match credential {
+        Credential::Session { id } => match state.store.session_by_id(id).await {
+            Ok(None) => Some("the session was signed out"),
+            Ok(Some(session)) => {
+                // An open Stream is use of the Session, so idleness does not end it.
+                match validity(&session, now, state.config.session.idle_timeout) {
+                    Validity::Revoked => Some("the session was revoked"),
+                    Validity::Expired => Some("the session expired"),
+                    Validity::Live | Validity::Idle => None,
+                }
+            }
+            Err(_) => None,
+        },
+        Credential::ServiceToken { id } => match state.store.service_token(id).await {
+            Ok(None) => Some("the service token was deleted"),
+            Ok(Some((token, _))) if token.revoked_at.is_some() => {
+                Some("the service token was revoked")
+            }
+            Ok(Some((token, _))) if token.expires_at <= now => Some("the service token expired"),
+            Ok(Some(_)) | Err(_) => None,
+        },
+    }
+}
+
+/// A Stream's origin-to-client body that fails once its credential ends.
+pub struct WatchedBody {
+    body: Incoming,
+    ended: Pin<Box<WaitForCancellationFutureOwned>>,
+    _held: Held,
+}
+
+impl WatchedBody {
+    /// `body`, cut when `held`'s credential ends.
+    pub fn new(body: Incoming, held: Held) -> WatchedBody {
+        WatchedBody {
+            body,
+            ended: Box::pin(held.ended.clone().cancelled_owned()),
+            _held: held,
+        }
+    }
+}
+
+impl Body for WatchedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.ended.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "the credential behind this stream ended",
+            ))));
+        }
+        Pin::new(&mut self.body)
+            .poll_frame(cx)
+            .map_err(std::io::Error::other)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
