@@ -76,7 +76,7 @@ impl Drop for Held {
         let mut watched = lock(&self.state.streams.watched);
         if let Some(entry) = watched.get_mut(&self.key).filter(|e| e.watch == self.watch) {
             entry.streams = entry.streams.saturating_sub(1);
-            if entry.watch == self.watch && entry.streams == 0 {
+            if entry.streams == 0 {
                 watched.remove(&self.key);
             }
         }
@@ -143,8 +143,8 @@ async fn watch(
         let Some(reason) = end_of(&state, &credential).await else {
             continue;
         };
-        // Removed first, so that a Stream opened from now on starts a new watch (whose first
-        // check refuses nothing: new Streams are refused at the choke point).
+        // Removed before cutting, so that a Stream opened from now on (which the choke point
+        // admitted, so on a live credential) starts a watch of its own.
         let streams = {
             let mut watched = lock(&state.streams.watched);
             match watched.get(&key) {

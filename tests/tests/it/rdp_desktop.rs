@@ -29,6 +29,17 @@ async fn fixture(port: u16) -> AppFixture {
 }
 
 /// Asks for a ticket and connects the way the page does.
+/// xrdp behind the gateway, a native client connected and drawing, and its session's display.
+async fn xrdp_session() -> (Xrdp, AppFixture, NativeRdp, String) {
+    tests::init_logging();
+    let xrdp = Xrdp::start().await.unwrap();
+    let fixture = fixture(xrdp.port).await;
+    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
+    desktop.first_graphics(LIMIT).await.unwrap();
+    let display = xrdp.session_display(LIMIT).await.unwrap();
+    (xrdp, fixture, desktop, display)
+}
+
 async fn connect(fixture: &AppFixture, password: &str) -> Result<NativeRdp, ConnectError> {
     let ticket = fixture.rdp_ticket(&fixture.user, APP).await.unwrap();
     let socket = open_websocket(&fixture.server, &ticket.gateway_path, &fixture.upgrade())
@@ -240,12 +251,7 @@ async fn ironrdp_server_resizes_through_display_control() {
 
 #[tokio::test]
 async fn xrdp_resizes_through_display_control() {
-    tests::init_logging();
-    let xrdp = Xrdp::start().await.unwrap();
-    let fixture = fixture(xrdp.port).await;
-    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
-    desktop.first_graphics(LIMIT).await.unwrap();
-    let display = xrdp.session_display(LIMIT).await.unwrap();
+    let (xrdp, fixture, mut desktop, display) = xrdp_session().await;
     let first = Xrdp::screen_size(&display).await.unwrap();
     assert_eq!(
         first,
@@ -271,12 +277,7 @@ async fn xrdp_resizes_through_display_control() {
 
 #[tokio::test]
 async fn text_clipboard_both_ways_with_xrdp() {
-    tests::init_logging();
-    let xrdp = Xrdp::start().await.unwrap();
-    let fixture = fixture(xrdp.port).await;
-    let mut desktop = connect(&fixture, RDP_PASSWORD).await.unwrap();
-    desktop.first_graphics(LIMIT).await.unwrap();
-    let display = xrdp.session_display(LIMIT).await.unwrap();
+    let (xrdp, fixture, mut desktop, display) = xrdp_session().await;
     let xclip = |args: &[&str]| {
         let mut command = Xrdp::on_session(&display, "xclip");
         command

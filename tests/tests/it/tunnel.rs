@@ -197,6 +197,19 @@ async fn echo_origin() -> u16 {
     port
 }
 
+/// An echo origin behind a TCP App `echo` (for the allow-listed email); returns its port.
+async fn echo_app(admin: &TestClient) -> u16 {
+    let origin = echo_origin().await;
+    create_app(
+        admin,
+        "echo",
+        AppKind::Tcp,
+        &format!("tcp://127.0.0.1:{origin}"),
+    )
+    .await;
+    origin
+}
+
 /// Sends `payload` through a local `postern access tcp` port and returns what came back.
 async fn round_trip(port: u16, payload: Vec<u8>) -> std::io::Result<Vec<u8>> {
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
@@ -214,14 +227,7 @@ async fn round_trip(port: u16, payload: Vec<u8>) -> std::io::Result<Vec<u8>> {
 #[tokio::test]
 async fn two_hundred_concurrent_streams_round_trip_intact() {
     let (server, admin, token) = provisioned().await;
-    let origin = echo_origin().await;
-    create_app(
-        &admin,
-        "echo",
-        AppKind::Tcp,
-        &format!("tcp://127.0.0.1:{origin}"),
-    )
-    .await;
+    let origin = echo_app(&admin).await;
     let service = service_token(&admin, "load", &["echo"]).await;
     let connector = postern::connector(&server, &token, &format!("127.0.0.1:{origin}"), 4).unwrap();
     wait_attached(&admin, 4).await;
@@ -300,14 +306,7 @@ async fn wait_cut(stream: &mut tokio::net::TcpStream, within: Duration) -> anyho
 #[tokio::test]
 async fn revoking_a_service_token_cuts_its_open_streams_only() {
     let (server, admin, token) = provisioned().await;
-    let origin = echo_origin().await;
-    create_app(
-        &admin,
-        "echo",
-        AppKind::Tcp,
-        &format!("tcp://127.0.0.1:{origin}"),
-    )
-    .await;
+    let origin = echo_app(&admin).await;
     let doomed = service_token(&admin, "doomed", &["echo"]).await;
     let kept = service_token(&admin, "kept", &["echo"]).await;
     let connector = postern::connector(&server, &token, &format!("127.0.0.1:{origin}"), 1).unwrap();
@@ -502,14 +501,7 @@ async fn streams_fail_over_between_replicas_and_survive_a_server_restart() {
         .json()
         .await
         .unwrap();
-    let origin = echo_origin().await;
-    create_app(
-        &admin,
-        "echo",
-        AppKind::Tcp,
-        &format!("tcp://127.0.0.1:{origin}"),
-    )
-    .await;
+    let origin = echo_app(&admin).await;
     let service = service_token(&admin, "ha", &["echo"]).await;
     let allow = format!("127.0.0.1:{origin}");
     let first = postern::connector(&server, &created.token, &allow, 2).unwrap();
