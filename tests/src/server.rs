@@ -247,6 +247,11 @@ impl TestClient {
         Ok(self.http.get(self.url(path)).send().await?)
     }
 
+    /// GET a JSON answer (any status: a body that is not `T` is the error).
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        Ok(self.get(path).await?.json().await?)
+    }
+
     /// POST a JSON body with the web app's Origin.
     pub async fn post_json(
         &self,

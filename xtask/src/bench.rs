@@ -93,32 +93,42 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
 }
 
+/// The full sizes with no arguments, the quick ones with `--quick`; anything else is `usage`.
+fn sizes<S>(args: &[String], (full, quick): (S, S), usage: &str) -> anyhow::Result<S> {
+    match args {
+        [] => Ok(full),
+        [flag] if flag == "--quick" => Ok(quick),
+        _ => bail!("{usage}"),
+    }
+}
+
+/// Builds the release `postern-server` and `postern`, and the binaries of `more` packages.
+fn build_release_binaries(more: &[&str]) -> anyhow::Result<()> {
+    let mut args = vec![
+        "build",
+        "--release",
+        "--package",
+        "server",
+        "--package",
+        "cli",
+    ];
+    for package in more {
+        args.extend(["--package", package]);
+    }
+    args.push("--bins");
+    step("build release binaries", || cmd("cargo", &args).run())
+}
+
 fn tunnel(args: &[String]) -> anyhow::Result<()> {
-    let sizes = match args {
-        [] => Sizes::FULL,
-        [flag] if flag == "--quick" => Sizes::QUICK,
-        _ => bail!("usage: cargo xtask bench tunnel [--quick]"),
-    };
+    let sizes = sizes(
+        args,
+        (Sizes::FULL, Sizes::QUICK),
+        "usage: cargo xtask bench tunnel [--quick]",
+    )?;
     let root = project_root();
     let release = root.join("target/release");
     if cfg!(debug_assertions) {
-        step("build release binaries", || {
-            cmd(
-                "cargo",
-                &[
-                    "build",
-                    "--release",
-                    "--package",
-                    "server",
-                    "--package",
-                    "cli",
-                    "--package",
-                    "xtask",
-                    "--bins",
-                ],
-            )
-            .run()
-        })?;
+        build_release_binaries(&["xtask"])?;
         let xtask = release.join("xtask");
         let status = std::process::Command::new(&xtask)
             .arg("bench")
@@ -212,21 +222,7 @@ fn measure_in_release<R: serde::de::DeserializeOwned>(
     output_env: &str,
 ) -> anyhow::Result<R> {
     let test_target = ["test", "--release", "--package", "tests", "--test", target];
-    step("build release binaries", || {
-        cmd(
-            "cargo",
-            &[
-                "build",
-                "--release",
-                "--package",
-                "server",
-                "--package",
-                "cli",
-                "--bins",
-            ],
-        )
-        .run()
-    })?;
+    build_release_binaries(&[])?;
     step("build web app", crate::tasks::build_web)?;
     step("build the bench", || {
         cmd("cargo", &[&test_target[..], &["--no-run"]].concat()).run()

@@ -11,6 +11,10 @@ use crate::auth::session::{self as rules, Validity};
 use crate::secret;
 use crate::store::SessionRecord;
 
+/// How often a live connection re-reads the Session or token behind it, so that revoking it
+/// ends the connection within this long.
+pub const RECHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Bytes read from the socket at a time. The browser sends keystrokes, pointer moves and
 /// acknowledgements, all small; the WebSocket library clears its whole read buffer on every
 /// read, so its 128 KiB default cost more than the messages.

@@ -1,29 +1,26 @@
 //! Native Streams end with the credential that opened them. Every Stream of `POST
 //! /gw/tcp/{app}` holds a [`Held`] for its Session or Service token; while any are held, one
-//! task per credential re-reads it every [`CHECK_INTERVAL`], and when it is gone, revoked or
-//! expired, every Stream it opened is cut (the response body ends with an error, which resets
-//! the Stream towards the client and, as it is dropped, towards the connector) and the end is
-//! audited once. Re-reading the store, rather than being told, also covers revocations made
-//! on another replica.
+//! task per credential re-reads it as often as a browser gateway re-reads its Session
+//! ([`RECHECK_INTERVAL`]), and when it is gone, revoked or expired, every Stream it opened is
+//! cut (the response body ends with an error, which resets the Stream towards the client and,
+//! as it is dropped, towards the connector) and the end is audited once. Re-reading the store,
+//! rather than being told, also covers revocations made on another replica.
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use protocol::api::Decision;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::browser_session::RECHECK_INTERVAL;
 use super::{AppState, now};
 use crate::auth::session::{Validity, validity};
 use crate::store::NewAuditEvent;
-
-/// How often a held credential is re-read.
-const CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What proved the identity behind a Stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +127,7 @@ async fn watch(
     watch_id: u64,
     ended: CancellationToken,
 ) {
-    let mut interval = tokio::time::interval(CHECK_INTERVAL);
+    let mut interval = tokio::time::interval(RECHECK_INTERVAL);
     interval.tick().await;
     loop {
         interval.tick().await;

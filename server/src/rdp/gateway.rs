@@ -39,8 +39,6 @@ use crate::tunnel::{OpenError, StreamIo};
 const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// How long the browser may take to send its request, and the origin each handshake step.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the Session behind a desktop is checked.
-const SESSION_CHECK: Duration = Duration::from_secs(2);
 /// Bytes read from the origin per WebSocket message at most.
 const CHUNK_BYTES: usize = 64 * 1024;
 
@@ -523,7 +521,7 @@ impl Desktop {
     ) -> (u16, String) {
         let mut buffer = vec![0u8; CHUNK_BYTES];
         let mut active = false;
-        let mut check = tokio::time::interval(SESSION_CHECK);
+        let mut check = tokio::time::interval(browser_session::RECHECK_INTERVAL);
         check.tick().await;
         loop {
             tokio::select! {

@@ -37,8 +37,6 @@ use crate::tunnel::OpenError;
 
 /// The largest WebSocket message accepted from the browser.
 const MAX_MESSAGE_BYTES: usize = 256 * 1024;
-/// How often the Session behind a terminal is checked.
-const SESSION_CHECK: Duration = Duration::from_secs(2);
 /// How long the SSH connection may take to be ready.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -505,7 +503,7 @@ impl Shell {
         let mut typed_since_check = false;
         // A channel message read while batching output, to handle next.
         let mut held: Option<Option<ChannelMsg>> = None;
-        let mut check = tokio::time::interval(SESSION_CHECK);
+        let mut check = tokio::time::interval(browser_session::RECHECK_INTERVAL);
         check.tick().await;
         loop {
             tokio::select! {

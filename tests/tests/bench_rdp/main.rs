@@ -27,6 +27,8 @@ mod xrdp;
 #[allow(dead_code)]
 #[path = "../../../xtask/src/bench/children.rs"]
 mod children;
+#[path = "../bench_support/harness.rs"]
+mod harness;
 #[path = "../bench_support/release.rs"]
 mod release;
 // `Sizes::FULL` is for xtask to choose.
@@ -34,8 +36,6 @@ mod release;
 #[path = "../../../xtask/src/bench/rdp/exchange.rs"]
 mod exchange;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -44,6 +44,7 @@ use cpu::Snapshot;
 use exchange::{
     BrowserMotion, FirstFrame, Idle, Measured, Motion, NativeMotion, Quiet, Results, Sizes,
 };
+use harness::measured;
 use stage::{APP, Stage, XRDP_APP};
 use xrdp::{MovingSession, logins};
 
@@ -59,55 +60,29 @@ pub const RAMP: Duration = Duration::from_secs(1);
 /// stopped as soon as the window ends.
 pub const MOVER_MARGIN_SECONDS: u64 = 30;
 
-/// Whether any measurement failed, so the logs are kept.
-static FAILED: AtomicBool = AtomicBool::new(false);
-
-/// Turns a failed measurement into its cell, keeping the whole chain of causes.
-fn measured<T>(result: anyhow::Result<T>) -> Measured<T> {
-    result.map_err(|error| {
-        FAILED.store(true, Ordering::Relaxed);
-        progress(&format!("failed: {error:#}"));
-        format!("{error:#}")
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: `cargo xtask bench rdp` runs it in release mode"]
 async fn rdp() -> anyhow::Result<()> {
     tests::init_logging();
-    let sizes = match std::env::var(exchange::SIZES_ENV) {
-        Ok(json) => serde_json::from_str(&json)
-            .with_context(|| format!("{} is not valid sizes", exchange::SIZES_ENV))?,
-        Err(_) => Sizes::QUICK,
+    let sizes = harness::sizes(exchange::SIZES_ENV, Sizes::QUICK)?;
+    let output = harness::output_path(exchange::OUTPUT_ENV, "rdp.json");
+    let (load_average, busy_percent) = harness::quiet().await;
+    let quiet = Quiet {
+        load_average,
+        busy_percent,
     };
-    let output = std::env::var_os(exchange::OUTPUT_ENV).map_or_else(
-        || tests::workspace_root().join("target/bench/rdp.json"),
-        PathBuf::from,
-    );
-    let quiet = quiet().await;
-    progress(&format!(
-        "load average {}, {:.0} % of a core busy before starting",
-        quiet.load_average, quiet.busy_percent
-    ));
     let mut stage = Stage::start().await?;
     let outcome = tokio::select! {
         outcome = run(&mut stage, sizes, quiet) => outcome,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     progress("stopping the processes it started");
-    let keep = outcome.is_err() || FAILED.load(Ordering::Relaxed);
+    let keep = outcome.is_err() || harness::any_failed();
     let kept = stage.stop(keep).await;
     if keep {
         progress(&format!("logs kept in {}", kept.display()));
     }
-    let results = outcome?;
-    if let Some(parent) = output.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&output, serde_json::to_vec_pretty(&results)?)
-        .with_context(|| format!("write {}", output.display()))?;
-    progress(&format!("results written to {}", output.display()));
-    Ok(())
+    harness::write_results(&output, &outcome?)
 }
 
 async fn run(stage: &mut Stage, sizes: Sizes, quiet: Quiet) -> anyhow::Result<Results> {
@@ -302,25 +277,4 @@ async fn browser_motion(
     .await;
     session.close(&mut stage.children).await;
     measured
-}
-
-/// The load average, and how busy the cores are over three seconds before any load starts.
-async fn quiet() -> Quiet {
-    const SPAN: Duration = Duration::from_secs(3);
-    let load_average = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default();
-    let before = children::machine_busy_ticks();
-    tokio::time::sleep(SPAN).await;
-    let busy = children::machine_busy_ticks().saturating_sub(before);
-    Quiet {
-        load_average,
-        busy_percent: 100.0 * busy as f64 / children::clock_ticks_per_second() / SPAN.as_secs_f64(),
-    }
 }

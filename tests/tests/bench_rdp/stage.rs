@@ -6,40 +6,24 @@
 //! `postern connector run`, and a signed-in local user.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use protocol::api::{
-    ConnectorSummary, CreateLocalUserRequest, LocalSignInRequest, Role, SetupRequest,
-};
-use reqwest::header::ORIGIN;
-use tests::process::workspace_binary;
 use tests::rdp::{Shadow, Xrdp};
-use tests::server::session_token;
 use tests::terminal::Upgrade;
-use tokio::process::Command;
 
-use crate::children::{Children, wait_for};
+use crate::children::Children;
 use crate::desktop::Screen;
 use crate::exchange::HA_CONNECTIONS;
-use crate::release::{admin_cli, http_client, start_server};
+use crate::release::{
+    CONNECTOR, admin_cli, create_connector, set_up_admin, sign_in_person, start_connector,
+    start_server,
+};
+pub use crate::release::{DISPLAY_NAME, PASSWORD, USERNAME};
 
 /// The RDP App on the shadow server.
 pub const APP: &str = "desk";
 /// The RDP App on xrdp.
 pub const XRDP_APP: &str = "xrdp";
-/// The local account that signs in.
-pub const USERNAME: &str = "bench";
-/// Its display name, which the web app shows once signed in.
-pub const DISPLAY_NAME: &str = "Bench Person";
-/// Its password.
-pub const PASSWORD: &str = "a long bench password";
-const ADMIN: &str = "root";
-const ADMIN_PASSWORD: &str = "correct horse battery staple";
-const CONNECTOR: &str = "bench";
-/// How long a start may take before it counts as failed.
-const START_LIMIT: Duration = Duration::from_secs(60);
 
 /// Everything running.
 pub struct Stage {
@@ -81,33 +65,9 @@ impl Stage {
             format!("xrdp did not start: {error:#}")
         });
         let (server_pid, origin, setup_token) = start_server(&mut children, &dir, 1).await?;
-        let setup_token = setup_token.context("the fresh server printed no setup link")?;
         let cert = data_dir.join("tls/cert.pem");
-        let admin = http_client(&cert)?;
-        let response = admin
-            .post(format!("{origin}/api/setup"))
-            .header(ORIGIN, &origin)
-            .json(&SetupRequest {
-                token: setup_token,
-                username: ADMIN.to_owned(),
-                name: "Bench admin".to_owned(),
-                email: None,
-                password: ADMIN_PASSWORD.to_owned(),
-            })
-            .send()
-            .await?;
-        ensure!(
-            response.status().is_success(),
-            "setup: {}",
-            response.text().await?
-        );
-
-        let created = admin_cli(&data_dir, &["connector", "create", CONNECTOR]).await?;
-        let connector_token = created
-            .pointer("/token")
-            .and_then(serde_json::Value::as_str)
-            .context("no token in `connector create`'s answer")?
-            .to_owned();
+        let admin = set_up_admin(&origin, &cert, setup_token).await?;
+        let connector_token = create_connector(&data_dir).await?;
         let mut destinations = vec![(APP, format!("127.0.0.1:{}", shadow.port))];
         if let Ok(xrdp) = &xrdp {
             destinations.push((XRDP_APP, format!("127.0.0.1:{}", xrdp.port)));
@@ -135,67 +95,16 @@ impl Stage {
             .iter()
             .map(|(_, destination)| destination.as_str())
             .collect();
-        let response = admin
-            .post(format!("{origin}/api/admin/users"))
-            .header(ORIGIN, &origin)
-            .json(&CreateLocalUserRequest {
-                username: USERNAME.to_owned(),
-                name: DISPLAY_NAME.to_owned(),
-                email: Some("bench@example.test".to_owned()),
-                password: PASSWORD.to_owned(),
-                role: Role::User,
-            })
-            .send()
-            .await?;
-        ensure!(
-            response.status().is_success(),
-            "create the user: {}",
-            response.text().await?
-        );
-        let user = http_client(&cert)?;
-        let response = user
-            .post(format!("{origin}/api/auth/local"))
-            .header(ORIGIN, &origin)
-            .json(&LocalSignInRequest {
-                username: USERNAME.to_owned(),
-                password: PASSWORD.to_owned(),
-            })
-            .send()
-            .await?;
-        ensure!(
-            response.status().is_success(),
-            "sign in: {}",
-            response.status()
-        );
-        let session = session_token(&response)?;
-
+        let (user, session) =
+            sign_in_person(&admin, &origin, &cert, "bench@example.test".to_owned()).await?;
         let connector_pid = start_connector(
             &mut children,
-            &dir,
-            &origin,
-            &cert,
-            &connector_token,
-            &allowed.join(","),
+            &admin,
+            (&origin, &cert),
+            (&connector_token, &allowed.join(","), HA_CONNECTIONS),
+            &dir.join("connector.log"),
         )
         .await?;
-        let connected = wait_for("the connector's links", START_LIMIT, || async {
-            let connectors: Vec<ConnectorSummary> = admin
-                .get(format!("{origin}/api/admin/connectors"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            let links: u32 = connectors
-                .iter()
-                .flat_map(|connector| &connector.replicas)
-                .map(|replica| replica.connections)
-                .sum();
-            (links as usize >= HA_CONNECTIONS).then_some(())
-        })
-        .await;
-        connected.with_context(|| format!("see the connector's log in {}", dir.display()))?;
         Ok(Stage {
             origin,
             cert,
@@ -261,31 +170,4 @@ async fn start_xterm(children: &mut Children, dir: &Path, display: &str) -> anyh
     ensure!(painted.success(), "xsetroot failed");
     crate::desktop::start_xterm(children, &screen, &dir.join("xterm.log")).await?;
     Ok(())
-}
-
-async fn start_connector(
-    children: &mut Children,
-    dir: &Path,
-    origin: &str,
-    cert: &Path,
-    token: &str,
-    allowed: &str,
-) -> anyhow::Result<u32> {
-    let mut command = Command::new(workspace_binary("postern")?);
-    command
-        .args(["connector", "run", "--server", origin, "--ca"])
-        .arg(cert)
-        .args(["--allow", allowed])
-        .args(["--ha-connections", &HA_CONNECTIONS.to_string()])
-        // Stopping at the end should not wait out the default drain.
-        .args(["--grace", "2s"])
-        .env("POSTERN_CONNECTOR_TOKEN", token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    let (pid, _) = children.spawn(
-        "postern connector",
-        &mut command,
-        Some(&dir.join("connector.log")),
-    )?;
-    Ok(pid)
 }

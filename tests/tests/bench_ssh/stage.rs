@@ -5,38 +5,22 @@
 //! whose email makes the Unix account the principal.
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
 
-use anyhow::{Context, ensure};
-use protocol::api::{
-    ConnectorSummary, CreateLocalUserRequest, LocalSignInRequest, Role, SetupRequest,
-};
-use reqwest::header::ORIGIN;
-use tests::process::workspace_binary;
-use tests::server::session_token;
+use anyhow::Context;
 use tests::sshd::{Sshd, ensure_unix_user};
-use tokio::process::Command;
 
-use crate::children::{Children, wait_for};
+use crate::children::Children;
 use crate::exchange::HA_CONNECTIONS;
-use crate::release::{admin_cli, http_client, start_server};
+use crate::release::{
+    CONNECTOR, admin_cli, create_connector, set_up_admin, sign_in_person, start_connector,
+    start_server,
+};
+pub use crate::release::{DISPLAY_NAME, PASSWORD, USERNAME};
 
 /// The SSH App.
 pub const APP: &str = "box";
 /// The Unix account on the origin, and so the principal.
 pub const UNIX_USER: &str = "pt-bench";
-/// The local account that signs in, and its display name.
-pub const USERNAME: &str = "bench";
-/// Its display name, which the web app shows once signed in.
-pub const DISPLAY_NAME: &str = "Bench Person";
-/// Its password.
-pub const PASSWORD: &str = "a long bench password";
-const ADMIN: &str = "root";
-const ADMIN_PASSWORD: &str = "correct horse battery staple";
-const CONNECTOR: &str = "bench";
-/// How long a start may take before it counts as failed.
-const START_LIMIT: Duration = Duration::from_secs(60);
 
 /// Everything running.
 pub struct Stage {
@@ -68,33 +52,9 @@ impl Stage {
         let data_dir = dir.join("data");
         let mut children = Children::default();
         let (server_pid, origin, setup_token) = start_server(&mut children, &dir, 1).await?;
-        let setup_token = setup_token.context("the fresh server printed no setup link")?;
         let cert = data_dir.join("tls/cert.pem");
-        let admin = http_client(&cert)?;
-        let response = admin
-            .post(format!("{origin}/api/setup"))
-            .header(ORIGIN, &origin)
-            .json(&SetupRequest {
-                token: setup_token,
-                username: ADMIN.to_owned(),
-                name: "Bench admin".to_owned(),
-                email: None,
-                password: ADMIN_PASSWORD.to_owned(),
-            })
-            .send()
-            .await?;
-        ensure!(
-            response.status().is_success(),
-            "setup: {}",
-            response.text().await?
-        );
-
-        let created = admin_cli(&data_dir, &["connector", "create", CONNECTOR]).await?;
-        let connector_token = created
-            .pointer("/token")
-            .and_then(serde_json::Value::as_str)
-            .context("no token in `connector create`'s answer")?
-            .to_owned();
+        let admin = set_up_admin(&origin, &cert, setup_token).await?;
+        let connector_token = create_connector(&data_dir).await?;
         ensure_unix_user(UNIX_USER)?;
         let ca = std::fs::read_to_string(data_dir.join("ssh/ca_ed25519.pub"))
             .context("read the server's SSH CA")?;
@@ -116,38 +76,8 @@ impl Stage {
             ],
         )
         .await?;
-        let response = admin
-            .post(format!("{origin}/api/admin/users"))
-            .header(ORIGIN, &origin)
-            .json(&CreateLocalUserRequest {
-                username: USERNAME.to_owned(),
-                name: DISPLAY_NAME.to_owned(),
-                email: Some(format!("{UNIX_USER}@example.test")),
-                password: PASSWORD.to_owned(),
-                role: Role::User,
-            })
-            .send()
-            .await?;
-        ensure!(
-            response.status().is_success(),
-            "create the user: {}",
-            response.text().await?
-        );
-        let response = http_client(&cert)?
-            .post(format!("{origin}/api/auth/local"))
-            .header(ORIGIN, &origin)
-            .json(&LocalSignInRequest {
-                username: USERNAME.to_owned(),
-                password: PASSWORD.to_owned(),
-            })
-            .send()
-            .await?;
-        ensure!(
-            response.status().is_success(),
-            "sign in: {}",
-            response.status()
-        );
-        let session = session_token(&response)?;
+        let (_, session) =
+            sign_in_person(&admin, &origin, &cert, format!("{UNIX_USER}@example.test")).await?;
 
         let mut stage = Stage {
             origin,
@@ -180,36 +110,19 @@ impl Stage {
     }
 
     async fn start_connector(&mut self) -> anyhow::Result<()> {
-        let mut command = Command::new(workspace_binary("postern")?);
-        command
-            .args(["connector", "run", "--server", &self.origin, "--ca"])
-            .arg(&self.cert)
-            .args(["--allow", &format!("127.0.0.1:{}", self.sshd.port)])
-            .args(["--ha-connections", &HA_CONNECTIONS.to_string()])
-            // Stopping between phases should not wait out the default drain.
-            .args(["--grace", "2s"])
-            .env("POSTERN_CONNECTOR_TOKEN", &self.connector_token)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        let log = self.dir.join(format!("connector-{}.log", self.starts));
-        let (pid, _) = self
-            .children
-            .spawn("postern connector", &mut command, Some(&log))?;
-        self.connector_pid = pid;
-        let url = format!("{}/api/admin/connectors", self.origin);
-        let admin = &self.admin;
-        wait_for("the connector's links", START_LIMIT, || async {
-            let connectors: Vec<ConnectorSummary> =
-                admin.get(&url).send().await.ok()?.json().await.ok()?;
-            let links: u32 = connectors
-                .iter()
-                .flat_map(|connector| &connector.replicas)
-                .map(|replica| replica.connections)
-                .sum();
-            (links as usize >= HA_CONNECTIONS).then_some(())
-        })
-        .await
-        .with_context(|| format!("see {}", log.display()))
+        self.connector_pid = start_connector(
+            &mut self.children,
+            &self.admin,
+            (&self.origin, &self.cert),
+            (
+                &self.connector_token,
+                &format!("127.0.0.1:{}", self.sshd.port),
+                HA_CONNECTIONS,
+            ),
+            &self.dir.join(format!("connector-{}.log", self.starts)),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Stops every process it started; returns the scratch directory, removed unless `keep`.

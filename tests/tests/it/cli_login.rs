@@ -63,13 +63,8 @@ async fn approved_code_buys_one_cli_session() {
     let token: CliToken = response.json().await.unwrap();
     assert_eq!(token.username, "root");
     // The token is a Session: it shows in the admin list as the CLI on that host.
-    let sessions: Vec<protocol::api::SessionSummary> = browser
-        .get("/api/admin/sessions")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions: Vec<protocol::api::SessionSummary> =
+        browser.get_json("/api/admin/sessions").await.unwrap();
     assert!(
         sessions
             .iter()

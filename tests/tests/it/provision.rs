@@ -233,13 +233,7 @@ async fn admin_api_provisions_connectors_apps_and_service_tokens() {
         404
     );
 
-    let audit: Vec<AuditEvent> = admin
-        .get("/api/admin/audit?limit=50")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Vec<AuditEvent> = admin.get_json("/api/admin/audit?limit=50").await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
     for action in [
         "connector.create",
@@ -800,13 +794,7 @@ async fn connector_attach_refusals_say_why_and_are_audited() {
         attach(&rotated.token, "1", replica).await.unwrap().status(),
         101
     );
-    let audit: Vec<AuditEvent> = admin
-        .get("/api/admin/audit?limit=50")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Vec<AuditEvent> = admin.get_json("/api/admin/audit?limit=50").await.unwrap();
     let refusals = audit
         .iter()
         .filter(|e| e.action == "connector.attach")

@@ -489,14 +489,8 @@ async fn the_gateway_pins_the_origin_key_relays_and_records() {
 
     // The recording holds what the origin sent, with timestamps.
     let recordings = tests::process::wait_for("the ended recording", LIMIT, || async {
-        let recordings: Vec<RecordingSummary> = fixture
-            .admin
-            .get("/api/admin/recordings")
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let recordings: Vec<RecordingSummary> =
+            fixture.admin.get_json("/api/admin/recordings").await.ok()?;
         recordings
             .iter()
             .any(|r| r.ended_at.is_some())

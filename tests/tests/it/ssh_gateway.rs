@@ -362,14 +362,8 @@ async fn an_app_can_record_keystrokes_too() {
     terminal.type_text("exit\r").await.unwrap();
     terminal.closed_with(LIMIT).await.unwrap();
     let recording = tests::process::wait_for("the recording to end", LIMIT, || async {
-        let list: Vec<RecordingSummary> = fixture
-            .admin
-            .get("/api/admin/recordings")
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let list: Vec<RecordingSummary> =
+            fixture.admin.get_json("/api/admin/recordings").await.ok()?;
         list.into_iter().find(|r| r.ended_at.is_some())
     })
     .await

@@ -342,13 +342,7 @@ async fn revoking_a_service_token_cuts_its_open_streams_only() {
         .unwrap();
     assert_eq!(&echoed, b"and you?");
 
-    let audit: Vec<AuditEvent> = admin
-        .get("/api/admin/audit?limit=50")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Vec<AuditEvent> = admin.get_json("/api/admin/audit?limit=50").await.unwrap();
     assert!(
         audit.iter().any(|e| e.action == "stream.cut"
             && e.decision == Some(protocol::api::Decision::Deny)

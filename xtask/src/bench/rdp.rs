@@ -16,9 +16,9 @@ mod report;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
-use super::{command_output, machine, measure_in_release};
+use super::{command_output, machine, measure_in_release, sizes};
 use crate::tasks::project_root;
 use exchange::{OUTPUT_ENV, Results, SIZES_ENV, Sizes};
 use report::{Asset, Compressed, Download};
@@ -27,11 +27,7 @@ const USAGE: &str = "usage: cargo xtask bench rdp [--quick]";
 
 /// `cargo xtask bench rdp [--quick]`.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let sizes = match args {
-        [] => Sizes::FULL,
-        [flag] if flag == "--quick" => Sizes::QUICK,
-        _ => bail!(USAGE),
-    };
+    let sizes = sizes(args, (Sizes::FULL, Sizes::QUICK), USAGE)?;
     let root = project_root();
     let sizes_json = serde_json::to_string(&sizes)?;
     let results: Results = measure_in_release("bench_rdp", (SIZES_ENV, &sizes_json), OUTPUT_ENV)?;
