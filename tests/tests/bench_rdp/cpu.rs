@@ -1,18 +1,21 @@
-//! CPU time used over a window, from `/proc`: `postern-server`, the connector, Chromium's
-//! processes and chromedriver together, and the whole machine.
+//! CPU time used over a window, from `/proc`: `postern-server` and the connector to the
+//! nanosecond, Chromium's processes and chromedriver together and the whole machine in clock
+//! ticks.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::children::{clock_ticks_per_second, cpu_ticks, machine_busy_ticks};
+use crate::children::{
+    clock_ticks_per_second, cpu_seconds_between, cpu_ticks, machine_busy_ticks, thread_cpu_nanos,
+};
 use crate::exchange::Cpu;
 use crate::stage::Stage;
 
 /// Counters read at the start of a window.
 pub struct Snapshot {
     at: Instant,
-    server: u64,
-    connector: u64,
+    server: HashMap<u32, u64>,
+    connector: HashMap<u32, u64>,
     machine: u64,
     chromium: HashMap<u32, u64>,
 }
@@ -38,8 +41,8 @@ impl Snapshot {
     pub fn take(stage: &Stage) -> Snapshot {
         Snapshot {
             at: Instant::now(),
-            server: cpu_ticks(stage.server_pid, false),
-            connector: cpu_ticks(stage.connector_pid, false),
+            server: thread_cpu_nanos(stage.server_pid),
+            connector: thread_cpu_nanos(stage.connector_pid),
             machine: machine_busy_ticks(),
             chromium: chromium(),
         }
@@ -58,8 +61,8 @@ impl Snapshot {
             .sum();
         let cpu = Cpu {
             seconds: now.at.duration_since(self.at).as_secs_f64(),
-            server: seconds(now.server, self.server),
-            connector: seconds(now.connector, self.connector),
+            server: cpu_seconds_between(&self.server, &now.server),
+            connector: cpu_seconds_between(&self.connector, &now.connector),
             machine: seconds(now.machine, self.machine),
         };
         (cpu, chromium as f64 / per_second)

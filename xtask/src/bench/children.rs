@@ -218,6 +218,35 @@ pub fn cpu_ticks(pid: u32, descendants: bool) -> u64 {
     total
 }
 
+/// Nanoseconds each live thread of `pid` has run, from `/proc/PID/task/TID/schedstat`: exact,
+/// where `/proc/PID/stat` counts 10 ms ticks.
+#[allow(dead_code, reason = "for the RDP bench, which includes this file")]
+pub fn thread_cpu_nanos(pid: u32) -> HashMap<u32, u64> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return HashMap::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let tid = entry.file_name().to_str()?.parse().ok()?;
+            let schedstat = std::fs::read_to_string(entry.path().join("schedstat")).ok()?;
+            Some((tid, schedstat.split_whitespace().next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// CPU seconds the threads read in `after` ran since `before` was read. A thread started in
+/// between counts whole; one that ended in between is missing, which suits processes that
+/// keep their threads (a tokio runtime's workers).
+#[allow(dead_code, reason = "for the RDP bench, which includes this file")]
+pub fn cpu_seconds_between(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> f64 {
+    let nanos: u64 = after
+        .iter()
+        .map(|(tid, ran)| ran.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    nanos as f64 / 1e9
+}
+
 /// CPU time (clock ticks) all cores spent busy since boot, from `/proc/stat`: everything but
 /// idle and I/O wait.
 pub fn machine_busy_ticks() -> u64 {
