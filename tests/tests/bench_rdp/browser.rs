@@ -10,7 +10,7 @@ use fantoccini::wd::TimeoutConfiguration;
 use tests::browser::Browser;
 use tests::rdp::{RDP_PASSWORD, RDP_USER};
 
-use crate::stage::{DISPLAY_NAME, PASSWORD, Stage, USERNAME};
+use crate::stage::{APP, DISPLAY_NAME, PASSWORD, Stage, USERNAME};
 
 /// How long a connect in the page may take.
 const CONNECT_LIMIT: Duration = Duration::from_secs(30);
@@ -46,6 +46,14 @@ const CLICK_TO_FRAME: &str = "const limit = arguments[0]; \
 const FRAMES: &str = "const screen = document.querySelector('[data-testid=\"rdp-screen\"]'); \
     return Number((screen && screen.getAttribute('data-frames')) || '0');";
 
+/// The desktop the page asks for: the native client's and xfreerdp's, so that the columns
+/// relay the same screen.
+const DESKTOP: (u32, u32) = (1024, 768);
+
+/// The screen element's size in CSS pixels, which the page asks the desktop to be.
+const SCREEN_SIZE: &str = "const screen = document.querySelector('[data-testid=\"rdp-screen\"]'); \
+    return screen ? [screen.clientWidth, screen.clientHeight] : null;";
+
 /// A signed-in browser.
 pub struct Page {
     browser: Browser,
@@ -65,7 +73,48 @@ impl Page {
         browser
             .wait_for_text("[data-testid=\"user-name\"]", DISPLAY_NAME)
             .await?;
-        Ok(Page { browser })
+        let page = Page { browser };
+        page.fit_window(stage).await?;
+        Ok(page)
+    }
+
+    /// Sizes the window so that the desktop page's screen is [`DESKTOP`].
+    async fn fit_window(&self, stage: &Stage) -> anyhow::Result<()> {
+        let browser = &self.browser;
+        browser
+            .goto(&format!(
+                "{}{}",
+                stage.origin,
+                protocol::rdp::desktop_page(APP)
+            ))
+            .await?;
+        browser.find("[data-testid=\"rdp-screen\"]").await?;
+        let screen = || async {
+            let size = browser.client.execute(SCREEN_SIZE, vec![]).await?;
+            let side = |index: usize| size.get(index).and_then(serde_json::Value::as_u64);
+            match (side(0), side(1)) {
+                (Some(width), Some(height)) => anyhow::Ok((width, height)),
+                _ => bail!("the screen's size came back as {size}"),
+            }
+        };
+        let (width, height) = browser.client.get_window_size().await?;
+        let (screen_width, screen_height) = screen().await?;
+        let fit = |window: u64, screen: u64, wanted: u32| {
+            u32::try_from((window + u64::from(wanted)).saturating_sub(screen)).unwrap_or(wanted)
+        };
+        browser
+            .client
+            .set_window_size(
+                fit(width, screen_width, DESKTOP.0),
+                fit(height, screen_height, DESKTOP.1),
+            )
+            .await?;
+        let fitted = screen().await?;
+        anyhow::ensure!(
+            fitted == (u64::from(DESKTOP.0), u64::from(DESKTOP.1)),
+            "the screen is {fitted:?} after resizing the window, not {DESKTOP:?}"
+        );
+        Ok(())
     }
 
     /// Opens `app`'s desktop page afresh, waits for its RDP module (a person is typing

@@ -178,7 +178,8 @@ pub fn render(context: &Context, results: &Results, download: &Download) -> Stri
          `rdp` crate the page runs as WebAssembly, built natively, through `postern-server` \
          (RDCleanPath gateway) and `postern connector run` ({HA_CONNECTIONS} HA links); it \
          reads every PDU and decodes it into its image but draws nothing. **Chromium**: the \
-         `/rdp/{{app}}` page in headless Chromium (no GPU), same path. **xfreerdp direct**: \
+         `/rdp/{{app}}` page in headless Chromium (no GPU), same path, its window sized so that \
+         the page asks for the same 1024×768 desktop. **xfreerdp direct**: \
          FreeRDP 2's own client straight to xrdp through a counting TCP relay, with `/rfx` so \
          that xrdp encodes RemoteFX for it as for the `rdp` crate.\n",
         results.desktop, sizes.motion_seconds
