@@ -104,21 +104,35 @@ impl Access {
             }
         });
         let download = async {
+            let mut ended_by_server = None;
             while let Some(frame) = incoming.frame().await {
-                let frame = frame.context("stream from the server broke")?;
-                if let Ok(data) = frame.into_data() {
-                    writer
-                        .write_all(&data)
-                        .await
-                        .context("write to the local side")?;
-                    // Stdout is line-buffered and SSH packets carry no newlines: push every
-                    // chunk out now (a no-op for sockets).
-                    writer.flush().await.context("write to the local side")?;
+                let frame = frame.context("the stream from the server broke")?;
+                match frame.into_data() {
+                    Ok(data) => {
+                        writer
+                            .write_all(&data)
+                            .await
+                            .context("write to the local side")?;
+                        // Stdout is line-buffered and SSH packets carry no newlines: push every
+                        // chunk out now (a no-op for sockets).
+                        writer.flush().await.context("write to the local side")?;
+                    }
+                    Err(frame) => {
+                        ended_by_server = frame
+                            .trailers_ref()
+                            .and_then(|trailers| {
+                                trailers.get(protocol::gateway::TRAILER_STREAM_END)
+                            })
+                            .map(|reason| String::from_utf8_lossy(reason.as_bytes()).into_owned());
+                    }
                 }
             }
             writer.flush().await?;
             writer.shutdown().await?;
-            anyhow::Ok(())
+            match ended_by_server {
+                Some(reason) => anyhow::bail!("the server ended this connection: {reason}"),
+                None => anyhow::Ok(()),
+            }
         };
         let downloaded = download.await;
         // The origin closed: nothing more can be delivered, so stop reading the local side.

@@ -2,10 +2,11 @@
 //! listeners on a laptop.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::BufReader;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::process::{read_line_until, stop, workspace_binary};
@@ -15,9 +16,19 @@ use crate::server::TestServer;
 pub struct Postern {
     /// The child.
     pub child: Child,
+    /// What it wrote to stderr so far, when that is captured (it is also passed on).
+    stderr: Arc<Mutex<String>>,
 }
 
 impl Postern {
+    /// What the process wrote to stderr so far (`access` processes only).
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Sends SIGKILL (a crash, not a drain).
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
@@ -57,7 +68,10 @@ pub fn connector(
         .kill_on_drop(true)
         .spawn()
         .context("start postern connector run")?;
-    Ok(Postern { child })
+    Ok(Postern {
+        child,
+        stderr: Arc::default(),
+    })
 }
 
 /// `postern access tcp` for `app` on a free local port with a Service token; returns the
@@ -99,10 +113,23 @@ pub async fn access_with(
         .arg(&server.report.cert_path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .context("start postern access tcp")?;
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+    let captured = Arc::clone(&stderr);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("{line}");
+            let mut text = captured
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
     let mut stdout = BufReader::new(child.stdout.take().context("stdout")?);
     let port = read_line_until(&mut stdout, Duration::from_secs(20), |line| {
         line.strip_prefix("listening on 127.0.0.1:")?
@@ -115,7 +142,7 @@ pub async fn access_with(
     tokio::spawn(async move {
         let _ = tokio::io::copy(&mut stdout, &mut tokio::io::sink()).await;
     });
-    Ok((Postern { child }, port))
+    Ok((Postern { child, stderr }, port))
 }
 
 /// The `ProxyCommand` that carries ssh through `postern access ssh` with a Service token.

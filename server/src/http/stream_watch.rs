@@ -2,18 +2,19 @@
 //! /gw/tcp/{app}` holds a [`Held`] for its Session or Service token; while any are held, one
 //! task per credential re-reads it as often as a browser gateway re-reads its Session
 //! ([`RECHECK_INTERVAL`]), and when it is gone, revoked or expired, every Stream it opened is
-//! cut (the response body ends with an error, which resets the Stream towards the client and,
-//! as it is dropped, towards the connector) and the end is audited once. Re-reading the store,
+//! cut (the response body ends with a trailer that says why, and the connector's side is reset
+//! as it is dropped) and the end is audited once. Re-reading the store,
 //! rather than being told, also covers revocations made on another replica.
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use protocol::api::Decision;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -57,6 +58,8 @@ pub struct StreamWatch {
 struct Watched {
     watch: u64,
     ended: CancellationToken,
+    /// Why, set before `ended` is cancelled.
+    reason: Arc<OnceLock<&'static str>>,
     streams: usize,
 }
 
@@ -66,6 +69,7 @@ pub struct Held {
     key: String,
     watch: u64,
     ended: CancellationToken,
+    reason: Arc<OnceLock<&'static str>>,
 }
 
 impl Drop for Held {
@@ -106,6 +110,7 @@ pub fn hold(state: &AppState, credential: Credential, actor: String) -> Held {
         Watched {
             watch: watch_id,
             ended,
+            reason: Arc::default(),
             streams: 0,
         }
     });
@@ -115,6 +120,7 @@ pub fn hold(state: &AppState, credential: Credential, actor: String) -> Held {
         key,
         watch: entry.watch,
         ended: entry.ended.clone(),
+        reason: Arc::clone(&entry.reason),
     }
 }
 
@@ -145,9 +151,13 @@ async fn watch(
         let streams = {
             let mut watched = lock(&state.streams.watched);
             match watched.get(&key) {
-                Some(entry) if entry.watch == watch_id => {
-                    watched.remove(&key).map_or(0, |entry| entry.streams)
-                }
+                Some(entry) if entry.watch == watch_id => match watched.remove(&key) {
+                    Some(entry) => {
+                        let _ = entry.reason.set(reason);
+                        entry.streams
+                    }
+                    None => 0,
+                },
                 _ => return,
             }
         };
@@ -203,11 +213,14 @@ async fn end_of(state: &AppState, credential: &Credential) -> Option<&'static st
     }
 }
 
-/// A Stream's origin-to-client body that fails once its credential ends.
+/// A Stream's origin-to-client body that ends once its credential does, with a trailer
+/// ([`protocol::gateway::TRAILER_STREAM_END`]) that says why.
 pub struct WatchedBody {
     body: Incoming,
     ended: Pin<Box<WaitForCancellationFutureOwned>>,
-    _held: Held,
+    /// The trailer has gone: the body is over.
+    cut: bool,
+    held: Held,
 }
 
 impl WatchedBody {
@@ -216,8 +229,26 @@ impl WatchedBody {
         WatchedBody {
             body,
             ended: Box::pin(held.ended.clone().cancelled_owned()),
-            _held: held,
+            cut: false,
+            held,
         }
+    }
+
+    fn end_trailer(&self) -> HeaderMap {
+        let reason = self
+            .held
+            .reason
+            .get()
+            .copied()
+            .unwrap_or("the credential behind it ended");
+        let mut trailers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(reason) {
+            trailers.insert(
+                HeaderName::from_static(protocol::gateway::TRAILER_STREAM_END),
+                value,
+            );
+        }
+        trailers
     }
 }
 
@@ -229,11 +260,12 @@ impl Body for WatchedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.cut {
+            return Poll::Ready(None);
+        }
         if self.ended.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                "the credential behind this stream ended",
-            ))));
+            self.cut = true;
+            return Poll::Ready(Some(Ok(Frame::trailers(self.end_trailer()))));
         }
         Pin::new(&mut self.body)
             .poll_frame(cx)
@@ -241,7 +273,7 @@ impl Body for WatchedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.cut || self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

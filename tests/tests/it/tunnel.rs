@@ -332,6 +332,19 @@ async fn revoking_a_service_token_cuts_its_open_streams_only() {
     wait_cut(&mut also_cut, Duration::from_secs(10))
         .await
         .unwrap();
+    // The person at the laptop is told why, once per connection.
+    let said = "the server ended this connection: the service token was revoked";
+    wait_for(
+        "the reason on the CLI's stderr",
+        Duration::from_secs(10),
+        || {
+            let stderr = doomed_access.stderr();
+            async move { (stderr.matches(said).count() == 2).then_some(()) }
+        },
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error:#}: {}", doomed_access.stderr()));
+    assert!(!kept_access.stderr().contains("ended this connection"));
 
     // The other token's stream carries on.
     spared.write_all(b"and you?").await.unwrap();
@@ -704,6 +717,20 @@ async fn login_through_the_browser_then_access_holds_the_first_connection_while_
         .unwrap();
     assert!(output.status.success());
     wait_cut(&mut held, Duration::from_secs(10)).await.unwrap();
+    wait_for(
+        "the reason on the CLI's stderr",
+        Duration::from_secs(10),
+        || {
+            let stderr = access.stderr();
+            async move {
+                stderr
+                    .contains("the server ended this connection: the session was")
+                    .then_some(())
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error:#}: {}", access.stderr()));
     access.kill().await;
     let mut command = tokio::process::Command::new(&cli);
     command
