@@ -44,6 +44,8 @@ pub struct AppFixture {
     /// The person's Session token (the cookie value).
     pub token: String,
     connector: Postern,
+    /// The App as created.
+    app: AppRequest,
 }
 
 impl AppFixture {
@@ -79,6 +81,7 @@ impl AppFixture {
             ssh: spec.ssh,
         };
         let response = admin.post_json("/api/admin/apps", &app).await?;
+        let created_app = app;
         anyhow::ensure!(
             response.status() == 201,
             "create app: {}",
@@ -110,7 +113,30 @@ impl AppFixture {
             user,
             token,
             connector,
+            app: created_app,
         })
+    }
+
+    /// Has the admin change the App's allow list so that it admits only
+    /// `someone@elsewhere.test`, not the person, as an admin would take someone off an App.
+    pub async fn withdraw_access(&self) -> anyhow::Result<()> {
+        let app = AppRequest {
+            allow: AllowList {
+                emails: vec!["someone@elsewhere.test".into()],
+                ..AllowList::default()
+            },
+            ..self.app.clone()
+        };
+        let response = self
+            .admin
+            .put_json(&format!("/api/admin/apps/{}", app.name), &app)
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "update app: {}",
+            response.text().await?
+        );
+        Ok(())
     }
 
     /// Creates a person who may not use the App (`{username}@elsewhere.test`) and signs them in;
@@ -190,6 +216,18 @@ impl AppFixture {
             );
         }
         Ok(())
+    }
+
+    /// Asserts that `reason` (a close frame's) says the person was taken off the App, and that
+    /// the Audit log recorded it.
+    pub async fn assert_withdrawn(&self, reason: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            reason.contains("your access was withdrawn")
+                && reason.contains("matches no allow rule of app"),
+            "not a withdrawal: {reason}"
+        );
+        self.assert_denials_audited(&["access withdrawn while connected"])
+            .await
     }
 
     /// The upgrade a browser on the server's page makes.

@@ -258,9 +258,27 @@ impl TestClient {
         path: &str,
         body: &impl Serialize,
     ) -> anyhow::Result<reqwest::Response> {
+        self.send_json(reqwest::Method::POST, path, body).await
+    }
+
+    /// PUT a JSON body with the web app's Origin.
+    pub async fn put_json(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<reqwest::Response> {
+        self.send_json(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<reqwest::Response> {
         Ok(self
             .http
-            .post(self.url(path))
+            .request(method, self.url(path))
             .headers(self.origin_header())
             .json(body)
             .send()

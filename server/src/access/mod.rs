@@ -104,6 +104,39 @@ pub async fn authorize(
     }
 }
 
+/// Decides again, for a connection already open, whether `identity` may still reach the App
+/// called `app_name`: an admin may have removed the App or changed its allow list since, or
+/// the App's session duration may have run out. A refusal is audited like any other; a
+/// continued allow is not, since open connections are re-checked every few seconds.
+pub async fn still_allowed(
+    store: &dyn Store,
+    identity: &Identity,
+    app_name: &str,
+    now: UnixTime,
+) -> Result<(), Denied> {
+    let verdict = match store.app_by_name(app_name).await? {
+        Some(app) => policy::decide(identity, &app, now),
+        None => policy::Verdict {
+            decision: Decision::Deny,
+            reason: format!("app {app_name} was removed"),
+        },
+    };
+    if verdict.decision == Decision::Allow {
+        return Ok(());
+    }
+    let reason = format!("access withdrawn while connected: {}", verdict.reason);
+    audit(
+        store,
+        &identity.actor(),
+        Some(app_name),
+        Decision::Deny,
+        &reason,
+        now,
+    )
+    .await?;
+    Err(Denied::Policy(verdict.reason))
+}
+
 /// Records an access decision made outside [`authorize`] (for example a refused credential).
 pub async fn audit(
     store: &dyn Store,

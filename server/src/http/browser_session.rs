@@ -1,12 +1,14 @@
 //! The browser Session behind a gateway WebSocket (terminal or desktop): the Origin and cookie
 //! checks before the upgrade, the periodic re-check that ends a connection when its Session
-//! does, and the close frame that tells the page why.
+//! does or when the App no longer admits its person, and the close frame that tells the page
+//! why.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use protocol::api::error_code;
 
 use super::{ApiError, AppState, now};
+use crate::access::{self, Denied, Identity};
 use crate::auth::session::{self as rules, Validity};
 use crate::secret;
 use crate::store::SessionRecord;
@@ -69,8 +71,8 @@ pub async fn from_cookie(state: &AppState, headers: &HeaderMap) -> Result<Sessio
     }
 }
 
-/// Why a Session ended under a live connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a connection's Session or its access ended under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEnd {
     /// It is gone: the user signed out.
     SignedOut,
@@ -78,24 +80,33 @@ pub enum SessionEnd {
     Revoked,
     /// Its absolute or idle lifetime ran out.
     Expired,
+    /// The App no longer admits the person (the policy's reason): an admin removed the App or
+    /// changed its allow list, or the App's session duration ran out.
+    Withdrawn(String),
 }
 
 impl SessionEnd {
     /// Words for the person.
-    pub fn reason(self) -> &'static str {
+    pub fn reason(&self) -> String {
         match self {
-            SessionEnd::SignedOut => "you were signed out",
-            SessionEnd::Revoked => "your session ended: you signed out or an admin revoked it",
-            SessionEnd::Expired => "your session expired: sign in again",
+            SessionEnd::SignedOut => "you were signed out".to_owned(),
+            SessionEnd::Revoked => {
+                "your session ended: you signed out or an admin revoked it".to_owned()
+            }
+            SessionEnd::Expired => "your session expired: sign in again".to_owned(),
+            SessionEnd::Withdrawn(reason) => format!("your access was withdrawn: {reason}"),
         }
     }
 }
 
-/// Checks that `session` is still live; `active` (the person typed or moved the mouse since
-/// the last check) counts as use of it.
+/// Checks that `session` is still live and that `identity` may still reach the App called
+/// `app`; `active` (the person typed or moved the mouse since the last check) counts as use
+/// of the Session.
 pub async fn recheck(
     state: &AppState,
     session: &SessionRecord,
+    identity: &Identity,
+    app: &str,
     active: bool,
 ) -> Option<SessionEnd> {
     let current = match state.store.session_by_id(&session.id).await {
@@ -108,15 +119,23 @@ pub async fn recheck(
     };
     let now = now();
     match rules::validity(&current, now, state.config.session.idle_timeout) {
-        Validity::Live => {
-            if active && rules::needs_touch(&current, now, state.config.session.idle_timeout) {
-                let _ = state.store.touch_session(&current.id, now).await;
-            }
-            None
-        }
-        Validity::Revoked => Some(SessionEnd::Revoked),
-        Validity::Expired | Validity::Idle => Some(SessionEnd::Expired),
+        Validity::Live => {}
+        Validity::Revoked => return Some(SessionEnd::Revoked),
+        Validity::Expired | Validity::Idle => return Some(SessionEnd::Expired),
     }
+    match access::still_allowed(state.store.as_ref(), identity, app, now).await {
+        Ok(()) => {}
+        Err(Denied::Policy(reason)) => return Some(SessionEnd::Withdrawn(reason)),
+        Err(Denied::UnknownApp(name)) => {
+            return Some(SessionEnd::Withdrawn(format!("app {name} was removed")));
+        }
+        // As above: a store hiccup does not cut a working connection.
+        Err(Denied::Store(_)) => {}
+    }
+    if active && rules::needs_touch(&current, now, state.config.session.idle_timeout) {
+        let _ = state.store.touch_session(&current.id, now).await;
+    }
+    None
 }
 
 /// The most a close frame's reason may hold (RFC 6455: 125 bytes of payload, 2 of them code).

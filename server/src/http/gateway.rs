@@ -132,7 +132,7 @@ pub async fn tcp(
         Ok(stream) => {
             let actor = authorized.identity().actor();
             tracing::debug!(app, stream = stream.id, actor, "stream open");
-            let held = stream_watch::hold(&state, credential, actor);
+            let held = stream_watch::hold(&state, credential, &authorized);
             Ok(Response::new(Body::new(WatchedBody::new(stream.body, held))).into_response())
         }
         Err(OpenError::Offline(connector)) => {

@@ -1,10 +1,12 @@
-//! Native Streams end with the credential that opened them. Every Stream of `POST
-//! /gw/tcp/{app}` holds a [`Held`] for its Session or Service token; while any are held, one
-//! task per credential re-reads it as often as a browser gateway re-reads its Session
-//! ([`RECHECK_INTERVAL`]), and when it is gone, revoked or expired, every Stream it opened is
-//! cut (the response body ends with a trailer that says why, and the connector's side is reset
-//! as it is dropped) and the end is audited once. Re-reading the store,
-//! rather than being told, also covers revocations made on another replica.
+//! Native Streams end with the credential that opened them, and when their App stops admitting
+//! the identity behind them. Every Stream of `POST /gw/tcp/{app}` holds a [`Held`] for its
+//! Session or Service token and App; while any are held, one task per (credential, App)
+//! re-reads both as often as a browser gateway re-reads its Session ([`RECHECK_INTERVAL`]):
+//! when the credential is gone, revoked or expired, or the policy decided again now refuses
+//! (the App was removed, its allow list changed, its session duration ran out), every such
+//! Stream is cut (the response body ends with a trailer that says why, and the connector's
+//! side is reset as it is dropped) and the end is audited once. Re-reading the store, rather
+//! than being told, also covers changes made on another replica.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -20,6 +22,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::browser_session::RECHECK_INTERVAL;
 use super::{AppState, now};
+use crate::access::{self, Authorized, Denied, Identity};
 use crate::auth::session::{Validity, validity};
 use crate::store::NewAuditEvent;
 
@@ -47,7 +50,7 @@ impl Credential {
     }
 }
 
-/// Credentials with open Streams.
+/// Credentials and Apps with open Streams.
 #[derive(Default)]
 pub struct StreamWatch {
     watched: Mutex<HashMap<String, Watched>>,
@@ -59,17 +62,18 @@ struct Watched {
     watch: u64,
     ended: CancellationToken,
     /// Why, set before `ended` is cancelled.
-    reason: Arc<OnceLock<&'static str>>,
+    reason: Arc<OnceLock<String>>,
     streams: usize,
 }
 
-/// One Stream's hold on its credential; dropping it lets the watch stop when it was the last.
+/// One Stream's hold on its credential and App; dropping it lets the watch stop when it was the
+/// last.
 pub struct Held {
     state: AppState,
     key: String,
     watch: u64,
     ended: CancellationToken,
-    reason: Arc<OnceLock<&'static str>>,
+    reason: Arc<OnceLock<String>>,
 }
 
 impl Drop for Held {
@@ -92,19 +96,24 @@ fn lock(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Holds `credential` (of `actor`) for one Stream, starting its watch if it has none.
-pub fn hold(state: &AppState, credential: Credential, actor: String) -> Held {
-    let key = credential.key();
+/// Holds `credential` and the App of `authorized` for one Stream, starting their watch if they
+/// have none.
+pub fn hold(state: &AppState, credential: Credential, authorized: &Authorized) -> Held {
+    let app = authorized.app().name.clone();
+    let key = format!("{} app:{app}", credential.key());
     let mut watched = lock(&state.streams.watched);
     let entry = watched.entry(key.clone()).or_insert_with(|| {
         let watch_id = state.streams.watches.fetch_add(1, Ordering::Relaxed);
         let ended = CancellationToken::new();
         tokio::spawn(watch(
             state.clone(),
-            credential,
-            actor,
-            key.clone(),
-            watch_id,
+            Watch {
+                credential,
+                identity: authorized.identity().clone(),
+                app,
+                key: key.clone(),
+                watch_id,
+            },
             ended.clone(),
         ));
         Watched {
@@ -124,15 +133,26 @@ pub fn hold(state: &AppState, credential: Credential, actor: String) -> Held {
     }
 }
 
-/// Re-reads `credential` until its Streams are all gone or it ends; then cuts them.
-async fn watch(
-    state: AppState,
+/// What one watch re-reads.
+struct Watch {
     credential: Credential,
-    actor: String,
+    identity: Identity,
+    app: String,
     key: String,
     watch_id: u64,
-    ended: CancellationToken,
-) {
+}
+
+/// Re-reads the credential and the policy until the Streams are all gone or one of them ends
+/// them; then cuts them.
+async fn watch(state: AppState, watch: Watch, ended: CancellationToken) {
+    let Watch {
+        credential,
+        identity,
+        app,
+        key,
+        watch_id,
+    } = watch;
+    let actor = identity.actor();
     let mut interval = tokio::time::interval(RECHECK_INTERVAL);
     interval.tick().await;
     loop {
@@ -143,8 +163,14 @@ async fn watch(
         if !still_held {
             return;
         }
-        let Some(reason) = end_of(&state, &credential).await else {
-            continue;
+        let reason = match end_of(&state, &credential).await {
+            Some(reason) => reason.to_owned(),
+            None => match access::still_allowed(state.store.as_ref(), &identity, &app, now()).await
+            {
+                Ok(()) | Err(Denied::Store(_)) => continue,
+                Err(Denied::Policy(reason)) => format!("access was withdrawn: {reason}"),
+                Err(Denied::UnknownApp(name)) => format!("app {name} was removed"),
+            },
         };
         // Removed before cutting, so that a Stream opened from now on (which the choke point
         // admitted, so on a live credential) starts a watch of its own.
@@ -153,7 +179,7 @@ async fn watch(
             match watched.get(&key) {
                 Some(entry) if entry.watch == watch_id => match watched.remove(&key) {
                     Some(entry) => {
-                        let _ = entry.reason.set(reason);
+                        let _ = entry.reason.set(reason.clone());
                         entry.streams
                     }
                     None => 0,
@@ -162,19 +188,14 @@ async fn watch(
             }
         };
         ended.cancel();
-        tracing::info!(
-            actor,
-            reason,
-            streams,
-            "cut the open streams of an ended credential"
-        );
+        tracing::info!(actor, app, reason, streams, "cut open streams");
         let _ = state
             .store
             .record_audit(
                 NewAuditEvent {
                     actor,
                     action: "stream.cut".to_owned(),
-                    app: None,
+                    app: Some(app),
                     decision: Some(Decision::Deny),
                     reason: format!("{streams} open stream(s) ended: {reason}"),
                 },
@@ -213,7 +234,7 @@ async fn end_of(state: &AppState, credential: &Credential) -> Option<&'static st
     }
 }
 
-/// A Stream's origin-to-client body that ends once its credential does, with a trailer
+/// A Stream's origin-to-client body that ends once its watch cuts it, with a trailer
 /// ([`protocol::gateway::TRAILER_STREAM_END`]) that says why.
 pub struct WatchedBody {
     body: Incoming,
@@ -224,7 +245,7 @@ pub struct WatchedBody {
 }
 
 impl WatchedBody {
-    /// `body`, cut when `held`'s credential ends.
+    /// `body`, cut when `held`'s watch ends it.
     pub fn new(body: Incoming, held: Held) -> WatchedBody {
         WatchedBody {
             body,
@@ -239,10 +260,20 @@ impl WatchedBody {
             .held
             .reason
             .get()
-            .copied()
-            .unwrap_or("the credential behind it ended");
+            .map_or("the credential behind it ended", String::as_str);
+        // A header value is visible ASCII; an App's name or a person's email might not be.
+        let reason: String = reason
+            .chars()
+            .map(|c| {
+                if c == ' ' || c.is_ascii_graphic() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
         let mut trailers = HeaderMap::new();
-        if let Ok(value) = HeaderValue::from_str(reason) {
+        if let Ok(value) = HeaderValue::from_str(&reason) {
             trailers.insert(
                 HeaderName::from_static(protocol::gateway::TRAILER_STREAM_END),
                 value,

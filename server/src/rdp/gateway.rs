@@ -104,6 +104,8 @@ struct Desktop {
     tls: TlsStream<StreamIo>,
     recorder: Option<DesktopRecorder>,
     app: App,
+    /// Who was authorized, decided again at every check.
+    identity: Identity,
 }
 
 /// Reads the request, checks the ticket, opens the origin and answers. `Err(None)`: the
@@ -373,7 +375,12 @@ async fn open(
     if socket.send(Message::Binary(response.into())).await.is_err() {
         return Err(None);
     }
-    Ok(Desktop { tls, recorder, app })
+    Ok(Desktop {
+        tls,
+        recorder,
+        app,
+        identity,
+    })
 }
 
 /// Reads binary messages until they hold one whole request; `None` if the browser left.
@@ -559,8 +566,8 @@ impl Desktop {
                     }
                 }
                 _ = check.tick() => {
-                    if let Some(end) = browser_session::recheck(state, session, active).await {
-                        return (ws_close::POLICY, end.reason().to_owned());
+                    if let Some(end) = browser_session::recheck(state, session, &self.identity, &self.app.name, active).await {
+                        return (ws_close::POLICY, end.reason());
                     }
                     active = false;
                 }

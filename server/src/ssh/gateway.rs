@@ -129,6 +129,8 @@ struct Shell {
     pinned_now: bool,
     recorder: Option<Recorder>,
     app: App,
+    /// Who was authorized, decided again at every check.
+    identity: Identity,
 }
 
 async fn connect(
@@ -399,6 +401,7 @@ async fn connect(
         pinned_now,
         recorder,
         app,
+        identity,
     })
 }
 
@@ -606,7 +609,7 @@ impl Shell {
                     }
                 }
                 _ = check.tick() => {
-                    if let Some(end) = session_over(state, session, typed_since_check).await {
+                    if let Some(end) = session_over(state, session, &self.identity, &self.app.name, typed_since_check).await {
                         return end;
                     }
                     typed_since_check = false;
@@ -644,12 +647,20 @@ fn recording_failed(error: &anyhow::Error) -> Ended {
     )
 }
 
-/// Whether the Session behind a terminal ended; typing counts as use of it.
-async fn session_over(state: &AppState, session: &SessionRecord, active: bool) -> Option<Ended> {
-    let end = browser_session::recheck(state, session, active).await?;
+/// Whether the Session behind a terminal ended or the App stopped admitting its person;
+/// typing counts as use of the Session.
+async fn session_over(
+    state: &AppState,
+    session: &SessionRecord,
+    identity: &Identity,
+    app: &str,
+    active: bool,
+) -> Option<Ended> {
+    let end = browser_session::recheck(state, session, identity, app, active).await?;
     let code = match end {
         SessionEnd::Revoked => close_code::REVOKED,
         SessionEnd::SignedOut | SessionEnd::Expired => close_code::SIGNED_OUT,
+        SessionEnd::Withdrawn(_) => close_code::ACCESS_DENIED,
     };
     Some(ended(code, end.reason()))
 }

@@ -142,14 +142,13 @@ async fn admin_api_provisions_connectors_apps_and_service_tokens() {
         );
     }
     let updated = admin
-        .http
-        .put(admin.url("/api/admin/apps/db"))
-        .header("origin", &server.origin)
-        .json(&AppRequest {
-            service_url: "tcp://127.0.0.1:6543".into(),
-            ..app_request("db", "office", "")
-        })
-        .send()
+        .put_json(
+            "/api/admin/apps/db",
+            &AppRequest {
+                service_url: "tcp://127.0.0.1:6543".into(),
+                ..app_request("db", "office", "")
+            },
+        )
         .await
         .unwrap();
     assert_eq!(updated.status(), 200);

@@ -212,6 +212,17 @@ async fn exchange(socket: &mut Socket, messages: Vec<Message>) -> Answered {
     answered
 }
 
+/// Opens a desktop WebSocket as the person and sends a request with a fresh ticket.
+async fn connect(fixture: &AppFixture) -> (Socket, Answered) {
+    let mut socket = open(fixture, &fixture.upgrade()).await;
+    let answered = exchange(
+        &mut socket,
+        vec![Message::Binary(request(&ticket(fixture).await).into())],
+    )
+    .await;
+    (socket, answered)
+}
+
 /// The RDCleanPath error in `answered`, as (code, HTTP status).
 fn error(answered: &Answered) -> (u16, Option<u16>) {
     match &answered.pdu {
@@ -429,12 +440,7 @@ async fn the_gateway_pins_the_origin_key_relays_and_records() {
     let origin = Origin::start(Answer::Tls(config)).await;
     let fixture = fixture(&origin).await;
 
-    let mut socket = open(&fixture, &fixture.upgrade()).await;
-    let answered = exchange(
-        &mut socket,
-        vec![Message::Binary(request(&ticket(&fixture).await).into())],
-    )
-    .await;
+    let (mut socket, answered) = connect(&fixture).await;
     let Some(RDCleanPathMessage::Response {
         x224_connection_response,
         server_cert_chain,
@@ -545,12 +551,7 @@ async fn the_gateway_pins_the_origin_key_relays_and_records() {
         .await
         .unwrap();
     assert!(response.status().is_success());
-    let mut socket = open(&fixture, &fixture.upgrade()).await;
-    let answered = exchange(
-        &mut socket,
-        vec![Message::Binary(request(&ticket(&fixture).await).into())],
-    )
-    .await;
+    let (mut socket, answered) = connect(&fixture).await;
     assert!(
         matches!(answered.pdu, Some(RDCleanPathMessage::Response { .. })),
         "{answered:?}"
@@ -562,5 +563,25 @@ async fn the_gateway_pins_the_origin_key_relays_and_records() {
     let (code, reason) = ended.close.expect("the desktop was closed");
     assert_eq!(code, 1008);
     assert!(reason.contains("revoked"), "{reason}");
+    fixture.stop().await;
+}
+
+#[tokio::test]
+async fn taking_the_person_off_the_app_ends_the_desktop() {
+    tests::init_logging();
+    let (config, _) = tls_identity();
+    let origin = Origin::start(Answer::Tls(config)).await;
+    let fixture = fixture(&origin).await;
+    let (mut socket, answered) = connect(&fixture).await;
+    assert!(
+        matches!(answered.pdu, Some(RDCleanPathMessage::Response { .. })),
+        "{answered:?}"
+    );
+
+    fixture.withdraw_access().await.unwrap();
+    let ended = exchange(&mut socket, Vec::new()).await;
+    let (code, reason) = ended.close.expect("the desktop was closed");
+    assert_eq!(code, 1008);
+    fixture.assert_withdrawn(&reason).await.unwrap();
     fixture.stop().await;
 }

@@ -346,6 +346,19 @@ async fn revoking_the_session_ends_the_terminal() {
 }
 
 #[tokio::test]
+async fn taking_the_person_off_the_app_ends_the_terminal() {
+    tests::init_logging();
+    let fixture = SshFixture::start("pt-withdraw", None).await.unwrap();
+    let mut terminal = open(&fixture, 80, 24, fixture.upgrade()).await;
+    terminal.connected().await.unwrap();
+    fixture.withdraw_access().await.unwrap();
+    let (code, reason) = terminal.closed_with(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(code, close_code::ACCESS_DENIED);
+    fixture.assert_withdrawn(&reason).await.unwrap();
+    fixture.stop().await;
+}
+
+#[tokio::test]
 async fn an_app_can_record_keystrokes_too() {
     tests::init_logging();
     let settings = protocol::ssh::SshSettings {

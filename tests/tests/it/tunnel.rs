@@ -368,6 +368,44 @@ async fn revoking_a_service_token_cuts_its_open_streams_only() {
 }
 
 #[tokio::test]
+async fn removing_the_app_cuts_its_open_streams() {
+    let (server, admin, token) = provisioned().await;
+    let origin = echo_app(&admin).await;
+    let robot = service_token(&admin, "robot", &["echo"]).await;
+    let connector = postern::connector(&server, &token, &format!("127.0.0.1:{origin}"), 1).unwrap();
+    wait_attached(&admin, 1).await;
+    let (access, port) = postern::access_tcp(&server, "echo", &robot.token.id, &robot.secret)
+        .await
+        .unwrap();
+    let mut open = open_echoing(port).await;
+
+    let response = admin.delete("/api/admin/apps/echo").await.unwrap();
+    assert!(response.status().is_success());
+    wait_cut(&mut open, Duration::from_secs(10)).await.unwrap();
+    let said = "the server ended this connection: access was withdrawn: app echo was removed";
+    wait_for(
+        "the reason on the CLI's stderr",
+        Duration::from_secs(10),
+        || {
+            let stderr = access.stderr();
+            async move { stderr.contains(said).then_some(()) }
+        },
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error:#}: {}", access.stderr()));
+
+    let audit: Vec<AuditEvent> = admin.get_json("/api/admin/audit?limit=50").await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.action == "stream.cut"
+            && e.app.as_deref() == Some("echo")
+            && e.reason == "1 open stream(s) ended: access was withdrawn: app echo was removed"),
+        "{audit:#?}"
+    );
+    access.kill().await;
+    connector.stop().await;
+}
+
+#[tokio::test]
 async fn refusals_forward_nothing_and_are_audited() {
     let (server, admin, token) = provisioned().await;
     let origin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
