@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::process::{read_line_until, stop, workspace_binary};
+use crate::process::{read_line_until, stop, wait_for, workspace_binary};
 use crate::server::TestServer;
 
 /// A running `postern` process.
@@ -27,6 +27,22 @@ impl Postern {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Waits up to 10 s until what the process wrote to stderr satisfies `done`; the error
+    /// carries the stderr it saw.
+    pub async fn wait_for_stderr(&self, done: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+        wait_for(
+            "what the CLI says on stderr",
+            Duration::from_secs(10),
+            || {
+                let stderr = self.stderr();
+                let finished = done(&stderr);
+                async move { finished.then_some(()) }
+            },
+        )
+        .await
+        .with_context(|| format!("stderr so far: {}", self.stderr()))
     }
 
     /// Sends SIGKILL (a crash, not a drain).

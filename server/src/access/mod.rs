@@ -104,6 +104,15 @@ pub async fn authorize(
     }
 }
 
+/// What deciding again for an open connection found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recheck {
+    /// The App still admits the identity.
+    Allowed,
+    /// It no longer does; the policy's reason.
+    Withdrawn(String),
+}
+
 /// Decides again, for a connection already open, whether `identity` may still reach the App
 /// called `app_name`: an admin may have removed the App or changed its allow list since, or
 /// the App's session duration may have run out. A refusal is audited like any other; a
@@ -113,7 +122,7 @@ pub async fn still_allowed(
     identity: &Identity,
     app_name: &str,
     now: UnixTime,
-) -> Result<(), Denied> {
+) -> Result<Recheck, StoreError> {
     let verdict = match store.app_by_name(app_name).await? {
         Some(app) => policy::decide(identity, &app, now),
         None => policy::Verdict {
@@ -122,7 +131,7 @@ pub async fn still_allowed(
         },
     };
     if verdict.decision == Decision::Allow {
-        return Ok(());
+        return Ok(Recheck::Allowed);
     }
     let reason = format!("access withdrawn while connected: {}", verdict.reason);
     audit(
@@ -134,7 +143,7 @@ pub async fn still_allowed(
         now,
     )
     .await?;
-    Err(Denied::Policy(verdict.reason))
+    Ok(Recheck::Withdrawn(verdict.reason))
 }
 
 /// Records an access decision made outside [`authorize`] (for example a refused credential).

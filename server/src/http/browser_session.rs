@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use protocol::api::error_code;
 
 use super::{ApiError, AppState, now};
-use crate::access::{self, Denied, Identity};
+use crate::access::{self, Identity, Recheck};
 use crate::auth::session::{self as rules, Validity};
 use crate::secret;
 use crate::store::SessionRecord;
@@ -123,14 +123,11 @@ pub async fn recheck(
         Validity::Revoked => return Some(SessionEnd::Revoked),
         Validity::Expired | Validity::Idle => return Some(SessionEnd::Expired),
     }
-    match access::still_allowed(state.store.as_ref(), identity, app, now).await {
-        Ok(()) => {}
-        Err(Denied::Policy(reason)) => return Some(SessionEnd::Withdrawn(reason)),
-        Err(Denied::UnknownApp(name)) => {
-            return Some(SessionEnd::Withdrawn(format!("app {name} was removed")));
-        }
-        // As above: a store hiccup does not cut a working connection.
-        Err(Denied::Store(_)) => {}
+    // As above, a store hiccup (`Err`) does not cut a working connection.
+    if let Ok(Recheck::Withdrawn(reason)) =
+        access::still_allowed(state.store.as_ref(), identity, app, now).await
+    {
+        return Some(SessionEnd::Withdrawn(reason));
     }
     if active && rules::needs_touch(&current, now, state.config.session.idle_timeout) {
         let _ = state.store.touch_session(&current.id, now).await;

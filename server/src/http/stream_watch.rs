@@ -22,7 +22,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::browser_session::RECHECK_INTERVAL;
 use super::{AppState, now};
-use crate::access::{self, Authorized, Denied, Identity};
+use crate::access::{self, Authorized, Identity, Recheck};
 use crate::auth::session::{Validity, validity};
 use crate::store::NewAuditEvent;
 
@@ -42,10 +42,11 @@ pub enum Credential {
 }
 
 impl Credential {
-    fn key(&self) -> String {
+    /// The key of the watch over this credential's Streams to `app`.
+    fn watch_key(&self, app: &str) -> String {
         match self {
-            Credential::Session { id } => format!("session:{id}"),
-            Credential::ServiceToken { id } => format!("service-token:{id}"),
+            Credential::Session { id } => format!("session:{id} app:{app}"),
+            Credential::ServiceToken { id } => format!("service-token:{id} app:{app}"),
         }
     }
 }
@@ -100,7 +101,7 @@ fn lock(
 /// have none.
 pub fn hold(state: &AppState, credential: Credential, authorized: &Authorized) -> Held {
     let app = authorized.app().name.clone();
-    let key = format!("{} app:{app}", credential.key());
+    let key = credential.watch_key(&app);
     let mut watched = lock(&state.streams.watched);
     let entry = watched.entry(key.clone()).or_insert_with(|| {
         let watch_id = state.streams.watches.fetch_add(1, Ordering::Relaxed);
@@ -111,7 +112,6 @@ pub fn hold(state: &AppState, credential: Credential, authorized: &Authorized) -
                 credential,
                 identity: authorized.identity().clone(),
                 app,
-                key: key.clone(),
                 watch_id,
             },
             ended.clone(),
@@ -138,7 +138,6 @@ struct Watch {
     credential: Credential,
     identity: Identity,
     app: String,
-    key: String,
     watch_id: u64,
 }
 
@@ -149,9 +148,9 @@ async fn watch(state: AppState, watch: Watch, ended: CancellationToken) {
         credential,
         identity,
         app,
-        key,
         watch_id,
     } = watch;
+    let key = credential.watch_key(&app);
     let actor = identity.actor();
     let mut interval = tokio::time::interval(RECHECK_INTERVAL);
     interval.tick().await;
@@ -167,25 +166,26 @@ async fn watch(state: AppState, watch: Watch, ended: CancellationToken) {
             Some(reason) => reason.to_owned(),
             None => match access::still_allowed(state.store.as_ref(), &identity, &app, now()).await
             {
-                Ok(()) | Err(Denied::Store(_)) => continue,
-                Err(Denied::Policy(reason)) => format!("access was withdrawn: {reason}"),
-                Err(Denied::UnknownApp(name)) => format!("app {name} was removed"),
+                Ok(Recheck::Withdrawn(reason)) => format!("access was withdrawn: {reason}"),
+                // A store error decides nothing: the next check will.
+                Ok(Recheck::Allowed) | Err(_) => continue,
             },
         };
         // Removed before cutting, so that a Stream opened from now on (which the choke point
         // admitted, so on a live credential) starts a watch of its own.
         let streams = {
             let mut watched = lock(&state.streams.watched);
-            match watched.get(&key) {
-                Some(entry) if entry.watch == watch_id => match watched.remove(&key) {
-                    Some(entry) => {
-                        let _ = entry.reason.set(reason.clone());
-                        entry.streams
-                    }
-                    None => 0,
-                },
-                _ => return,
+            if watched
+                .get(&key)
+                .is_none_or(|entry| entry.watch != watch_id)
+            {
+                return;
             }
+            let Some(entry) = watched.remove(&key) else {
+                return;
+            };
+            let _ = entry.reason.set(reason.clone());
+            entry.streams
         };
         ended.cancel();
         tracing::info!(actor, app, reason, streams, "cut open streams");

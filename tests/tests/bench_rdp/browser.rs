@@ -78,16 +78,21 @@ impl Page {
         Ok(page)
     }
 
-    /// Sizes the window so that the desktop page's screen is [`DESKTOP`].
-    async fn fit_window(&self, stage: &Stage) -> anyhow::Result<()> {
-        let browser = &self.browser;
-        browser
+    /// Loads `app`'s desktop page afresh.
+    async fn open_desktop_page(&self, stage: &Stage, app: &str) -> anyhow::Result<()> {
+        self.browser
             .goto(&format!(
                 "{}{}",
                 stage.origin,
-                protocol::rdp::desktop_page(APP)
+                protocol::rdp::desktop_page(app)
             ))
-            .await?;
+            .await
+    }
+
+    /// Sizes the window so that the desktop page's screen is [`DESKTOP`].
+    async fn fit_window(&self, stage: &Stage) -> anyhow::Result<()> {
+        let browser = &self.browser;
+        self.open_desktop_page(stage, APP).await?;
         browser.find("[data-testid=\"rdp-screen\"]").await?;
         let screen = || async {
             let size = browser.client.execute(SCREEN_SIZE, vec![]).await?;
@@ -122,13 +127,7 @@ impl Page {
     /// session stays connected until the next call or [`Page::close`].
     pub async fn click_to_first_frame(&self, stage: &Stage, app: &str) -> anyhow::Result<f64> {
         let browser = &self.browser;
-        browser
-            .goto(&format!(
-                "{}{}",
-                stage.origin,
-                protocol::rdp::desktop_page(app)
-            ))
-            .await?;
+        self.open_desktop_page(stage, app).await?;
         browser
             .find("[data-testid=\"desktop-page\"][data-module=\"loaded\"]")
             .await

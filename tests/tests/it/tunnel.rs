@@ -334,16 +334,10 @@ async fn revoking_a_service_token_cuts_its_open_streams_only() {
         .unwrap();
     // The person at the laptop is told why, once per connection.
     let said = "the server ended this connection: the service token was revoked";
-    wait_for(
-        "the reason on the CLI's stderr",
-        Duration::from_secs(10),
-        || {
-            let stderr = doomed_access.stderr();
-            async move { (stderr.matches(said).count() == 2).then_some(()) }
-        },
-    )
-    .await
-    .unwrap_or_else(|error| panic!("{error:#}: {}", doomed_access.stderr()));
+    doomed_access
+        .wait_for_stderr(|stderr| stderr.matches(said).count() == 2)
+        .await
+        .unwrap();
     assert!(!kept_access.stderr().contains("ended this connection"));
 
     // The other token's stream carries on.
@@ -383,16 +377,10 @@ async fn removing_the_app_cuts_its_open_streams() {
     assert!(response.status().is_success());
     wait_cut(&mut open, Duration::from_secs(10)).await.unwrap();
     let said = "the server ended this connection: access was withdrawn: app echo was removed";
-    wait_for(
-        "the reason on the CLI's stderr",
-        Duration::from_secs(10),
-        || {
-            let stderr = access.stderr();
-            async move { stderr.contains(said).then_some(()) }
-        },
-    )
-    .await
-    .unwrap_or_else(|error| panic!("{error:#}: {}", access.stderr()));
+    access
+        .wait_for_stderr(|stderr| stderr.contains(said))
+        .await
+        .unwrap();
 
     let audit: Vec<AuditEvent> = admin.get_json("/api/admin/audit?limit=50").await.unwrap();
     assert!(
@@ -755,20 +743,12 @@ async fn login_through_the_browser_then_access_holds_the_first_connection_while_
         .unwrap();
     assert!(output.status.success());
     wait_cut(&mut held, Duration::from_secs(10)).await.unwrap();
-    wait_for(
-        "the reason on the CLI's stderr",
-        Duration::from_secs(10),
-        || {
-            let stderr = access.stderr();
-            async move {
-                stderr
-                    .contains("the server ended this connection: the session was")
-                    .then_some(())
-            }
-        },
-    )
-    .await
-    .unwrap_or_else(|error| panic!("{error:#}: {}", access.stderr()));
+    access
+        .wait_for_stderr(|stderr| {
+            stderr.contains("the server ended this connection: the session was")
+        })
+        .await
+        .unwrap();
     access.kill().await;
     let mut command = tokio::process::Command::new(&cli);
     command
