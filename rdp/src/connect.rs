@@ -234,7 +234,7 @@ where
 /// (FreeRDP reports one too).
 const CLIENT_BUILD: u32 = 19045;
 
-fn config(options: &ConnectOptions) -> Result<ironrdp_connector::Config, ConnectError> {
+pub(crate) fn config(options: &ConnectOptions) -> Result<ironrdp_connector::Config, ConnectError> {
     let codecs = client_codecs_capabilities(&[]).map_err(ConnectError::Protocol)?;
     Ok(ironrdp_connector::Config {
         credentials: ironrdp_connector::Credentials::UsernamePassword {

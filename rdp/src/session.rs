@@ -218,7 +218,7 @@ impl Session {
         frame: &[u8],
     ) -> Result<Vec<SessionEvent>, SessionError> {
         let mut events = Vec::new();
-        if self.reactivation.is_some() {
+        if self.reactivates(action, frame) {
             self.reactivate(frame, &mut events)?;
         } else {
             let outputs = self
@@ -233,6 +233,19 @@ impl Session {
         }
         self.serve_clipboard(&mut events)?;
         Ok(events)
+    }
+
+    /// Whether `frame` belongs to a reactivation under way. Only the I/O channel's Share
+    /// Control PDUs (and the fast-path updates the sequence drops) do: the virtual channels
+    /// keep talking while the server reactivates (xrdp's clipboard and dynamic channels do),
+    /// and an MCS disconnect ends the session, so those go to the active stage as usual.
+    fn reactivates(&self, action: Action, frame: &[u8]) -> bool {
+        let Some(sequence) = &self.reactivation else {
+            return false;
+        };
+        action == Action::FastPath
+            || ironrdp_pdu::mcs::decode_send_data_indication(frame)
+                .is_ok_and(|data| data.channel_id == sequence.io_channel_id())
     }
 
     fn handle(&mut self, output: ActiveStageOutput, events: &mut Vec<SessionEvent>) {
@@ -676,7 +689,125 @@ fn physical_size(width: u16, height: u16) -> (u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    use std::any::TypeId;
+    use std::borrow::Cow;
+
+    use ironrdp_cliprdr::pdu::ClipboardPdu;
+    use ironrdp_connector::DesktopSize;
+    use ironrdp_core::encode_vec;
+    use ironrdp_pdu::mcs::{
+        DisconnectProviderUltimatum, DisconnectReason, McsMessage, SendDataIndication,
+    };
+    use ironrdp_pdu::rdp::capability_sets::InputFlags;
+    use ironrdp_pdu::rdp::headers::{ServerDeactivateAll, ShareControlHeader, ShareControlPdu};
+    use ironrdp_pdu::x224::X224;
+    use ironrdp_svc::{StaticChannelSet, SvcMessage};
+
     use super::*;
+    use crate::{ConnectOptions, Credentials, clipboard};
+
+    const IO_CHANNEL: u16 = 1003;
+    const CLIPRDR_CHANNEL: u16 = 1004;
+    const USER_CHANNEL: u16 = 1007;
+
+    /// A session as `connect` leaves it, with the clipboard channel on [`CLIPRDR_CHANNEL`].
+    fn session() -> Session {
+        let options = ConnectOptions {
+            credentials: Credentials {
+                username: "ada".to_owned(),
+                password: "secret".to_owned(),
+                domain: None,
+            },
+            width: 1024,
+            height: 768,
+            ticket: String::new(),
+            destination: "desk".to_owned(),
+            client_name: "test".to_owned(),
+        };
+        let queue = Queue::default();
+        let mut channels = StaticChannelSet::new();
+        channels.insert(CliprdrClient::new(Box::new(clipboard::Backend::new(
+            queue.clone(),
+        ))));
+        channels.attach_channel_id(TypeId::of::<CliprdrClient>(), CLIPRDR_CHANNEL);
+        let result = ConnectionResult {
+            io_channel_id: IO_CHANNEL,
+            user_channel_id: USER_CHANNEL,
+            message_channel_id: None,
+            share_id: 0x1_03ea,
+            static_channels: channels,
+            desktop_size: DesktopSize {
+                width: 1024,
+                height: 768,
+            },
+            input_flags: InputFlags::empty(),
+            enable_server_pointer: true,
+            pointer_software_rendering: false,
+            refresh_rect_support: false,
+            suppress_output_support: false,
+            window_support_level: None,
+            monitor_layout: None,
+            activation_factory: ConnectionActivationFactory::new(
+                crate::connect::config(&options).unwrap(),
+                IO_CHANNEL,
+                USER_CHANNEL,
+            ),
+            compression_type: None,
+        };
+        Session::new(result, queue)
+    }
+
+    fn deactivate_all() -> Vec<u8> {
+        let header = ShareControlHeader {
+            share_control_pdu: ShareControlPdu::ServerDeactivateAll(ServerDeactivateAll),
+            pdu_source: IO_CHANNEL,
+            share_id: 0x1_03ea,
+        };
+        encode_vec(&X224(SendDataIndication {
+            initiator_id: USER_CHANNEL,
+            channel_id: IO_CHANNEL,
+            user_data: Cow::Owned(encode_vec(&header).unwrap()),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn virtual_channels_keep_working_while_the_server_reactivates() {
+        let mut session = session();
+        assert_eq!(
+            session.process(Action::X224, &deactivate_all()).unwrap(),
+            []
+        );
+        assert!(session.reactivation.is_some());
+
+        // xrdp's clipboard talks between its Deactivate All and its Demand Active: the
+        // channel answers, and the reactivation still waits for its Demand Active.
+        let monitor_ready = ironrdp_svc::server_encode_svc_messages(
+            vec![SvcMessage::from(ClipboardPdu::MonitorReady)],
+            CLIPRDR_CHANNEL,
+            USER_CHANNEL,
+        )
+        .unwrap();
+        let events = session.process(Action::X224, &monitor_ready).unwrap();
+        assert!(
+            events.iter().any(|e| matches!(e, SessionEvent::Write(_))),
+            "{events:?}"
+        );
+        assert!(session.reactivation.is_some());
+
+        // A disconnect in the middle ends the session with a reason instead of an error.
+        let ultimatum = encode_vec(&X224(McsMessage::DisconnectProviderUltimatum(
+            DisconnectProviderUltimatum::from_reason(DisconnectReason::UserRequested),
+        )))
+        .unwrap();
+        let events = session.process(Action::X224, &ultimatum).unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::Terminated(_))),
+            "{events:?}"
+        );
+    }
 
     #[test]
     fn clipboard_text_stops_at_nul() {
