@@ -44,6 +44,18 @@ pub struct Config {
     pub ssh: SshConfig,
     /// Browser RDP.
     pub rdp: RdpConfig,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// Access to `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A file holding the bearer token a scraper presents (Prometheus:
+    /// `authorization: { credentials_file: … }`); at least 32 characters. Without it only
+    /// signed-in admins may read `/metrics`.
+    pub token_file: Option<PathBuf>,
 }
 
 /// Browser RDP through the RDCleanPath gateway.
@@ -97,6 +109,7 @@ impl Default for Config {
             oidc: Vec::new(),
             ssh: SshConfig::default(),
             rdp: RdpConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

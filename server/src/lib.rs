@@ -120,12 +120,19 @@ impl Server {
             setup_url,
         };
         let ssh_ca = Arc::new(ssh::ca::SshCa::load_or_create(&config.data_dir)?);
+        let metrics_token = config
+            .metrics
+            .token_file
+            .as_deref()
+            .map(metrics::load_scrape_token)
+            .transpose()?;
         let state = AppState::new(Shared {
             allowed_origins: http::allowed_origins(&public_origin, local_addr),
             public_origin,
             store,
             providers,
             metrics: metrics::Metrics::default(),
+            metrics_token,
             started: Instant::now(),
             trusted_certificate: !certificate.self_signed,
             registry: Arc::new(tunnel::Registry::default()),

@@ -3,7 +3,44 @@
 //! A handful of fixed counters do not need a metrics framework: atomics, rendered on scrape.
 
 use std::fmt::Write;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+
+/// The shortest scrape token accepted.
+pub const MIN_TOKEN_CHARS: usize = 32;
+
+/// Reads the scrape token from `path` (`[metrics] token_file`) and returns its at-rest form
+/// ([`crate::secret::hash_token`]); the clear token is not kept.
+pub fn load_scrape_token(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("metrics.token_file: cannot read {}", path.display()))?;
+    let token = text.trim();
+    anyhow::ensure!(
+        token.chars().count() >= MIN_TOKEN_CHARS,
+        "metrics.token_file {}: the token must be at least {MIN_TOKEN_CHARS} characters",
+        path.display()
+    );
+    anyhow::ensure!(
+        token.bytes().all(|byte| byte.is_ascii_graphic()),
+        "metrics.token_file {}: the token must be printable ASCII without spaces",
+        path.display()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                "metrics.token_file is readable by other users; chmod 600 it"
+            );
+        }
+    }
+    Ok(crate::secret::hash_token(token))
+}
 
 /// How a sign-in ended, for the `postern_sign_ins_total` counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +145,27 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrape_tokens_are_long_printable_and_kept_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let token = "a".repeat(MIN_TOKEN_CHARS);
+        std::fs::write(&path, format!("{token}\n")).unwrap();
+        assert_eq!(
+            load_scrape_token(&path).unwrap(),
+            crate::secret::hash_token(&token)
+        );
+        for bad in ["short", &format!("{token} with spaces"), ""] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(load_scrape_token(&path).is_err(), "{bad:?}");
+        }
+        let missing = load_scrape_token(&dir.path().join("missing")).unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("cannot read"),
+            "{missing:#}"
+        );
+    }
 
     #[test]
     fn renders_prometheus_text() {

@@ -1,10 +1,7 @@
 //! A server with one App behind a running connector, and a signed-in person allowed to use it:
 //! the common start of the SSH and RDP gateway tests.
 
-use protocol::api::{
-    AllowList, AppKind, AppRequest, ConnectorToken, CreateConnectorRequest, CreateLocalUserRequest,
-    Role,
-};
+use protocol::api::{AllowList, AppKind, AppRequest, ConnectorToken, CreateConnectorRequest};
 
 use crate::postern::{self, Postern};
 use crate::server::{TestClient, TestServer, session_token};
@@ -87,26 +84,11 @@ impl AppFixture {
             "create app: {}",
             response.text().await?
         );
-        let response = admin
-            .post_json(
-                "/api/admin/users",
-                &CreateLocalUserRequest {
-                    username: "ada".into(),
-                    name: "Ada".into(),
-                    email: Some(spec.user_email),
-                    password: USER_PASSWORD.into(),
-                    role: Role::User,
-                },
-            )
+        let (user, token) = server
+            .local_user(&admin, "ada", Some(&spec.user_email), USER_PASSWORD)
             .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "create user: {}",
-            response.text().await?
-        );
         let connector = postern::connector(&server, &created.token, &spec.connector_allow, 1)?;
         admin.wait_for_connector_links(1).await?;
-        let (user, token) = sign_in(&server, "ada").await?;
         Ok(AppFixture {
             server,
             admin,
@@ -142,25 +124,10 @@ impl AppFixture {
     /// Creates a person who may not use the App (`{username}@elsewhere.test`) and signs them in;
     /// returns their client and Session token.
     pub async fn outsider(&self, username: &str) -> anyhow::Result<(TestClient, String)> {
-        let response = self
-            .admin
-            .post_json(
-                "/api/admin/users",
-                &CreateLocalUserRequest {
-                    username: username.into(),
-                    name: username.into(),
-                    email: Some(format!("{username}@elsewhere.test")),
-                    password: USER_PASSWORD.into(),
-                    role: Role::User,
-                },
-            )
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "create user: {}",
-            response.text().await?
-        );
-        self.signed_in(username).await
+        let email = format!("{username}@elsewhere.test");
+        self.server
+            .local_user(&self.admin, username, Some(&email), USER_PASSWORD)
+            .await
     }
 
     /// A new browser signed in as `username` (password [`USER_PASSWORD`]), with its Session

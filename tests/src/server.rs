@@ -50,6 +50,9 @@ impl Reserved {
     }
 }
 
+/// The `/metrics` scrape token every test server is configured with.
+pub const METRICS_TOKEN: &str = "test-scrape-token-0123456789abcdefghijklmnop";
+
 /// A running server.
 pub struct TestServer {
     /// `https://localhost:{port}`.
@@ -75,6 +78,8 @@ impl TestServer {
     ) -> anyhow::Result<TestServer> {
         crate::init_logging();
         let data_dir = tempfile::tempdir()?;
+        let token_file = data_dir.path().join("metrics-token");
+        std::fs::write(&token_file, METRICS_TOKEN)?;
         let mut config = Config {
             data_dir: data_dir.path().to_owned(),
             listen: reserved.listener.local_addr()?,
@@ -82,6 +87,7 @@ impl TestServer {
             web_root: crate::workspace_root().join("dist"),
             ..Config::default()
         };
+        config.metrics.token_file = Some(token_file);
         configure(&mut config);
         config.validate()?;
         let server = Server::start(config, Some(reserved.listener)).await?;
@@ -120,6 +126,19 @@ impl TestServer {
     pub async fn live_sessions(&self) -> anyhow::Result<usize> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         Ok(self.store.list_live_sessions(now).await?.len())
+    }
+
+    /// `/metrics` as a scraper with the configured token reads it.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let response = self
+            .client()?
+            .http
+            .get(self.url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await?;
+        anyhow::ensure!(response.status() == 200, "/metrics: {}", response.status());
+        Ok(response.text().await?)
     }
 
     /// The setup token from the printed setup link.
@@ -161,6 +180,35 @@ impl TestServer {
             response.text().await?
         );
         Ok(client)
+    }
+
+    /// Has `admin` create the local user `username` (role user, with `email`), then signs them
+    /// in from a new browser; returns that browser and its Session token.
+    pub async fn local_user(
+        &self,
+        admin: &TestClient,
+        username: &str,
+        email: Option<&str>,
+        password: &str,
+    ) -> anyhow::Result<(TestClient, String)> {
+        let request = protocol::api::CreateLocalUserRequest {
+            username: username.to_owned(),
+            name: username.to_owned(),
+            email: email.map(str::to_owned),
+            password: password.to_owned(),
+            role: protocol::api::Role::User,
+        };
+        let response = admin.post_json("/api/admin/users", &request).await?;
+        anyhow::ensure!(
+            response.status() == 201,
+            "create user {username}: {}",
+            response.text().await?
+        );
+        let client = self.client()?;
+        let response = client.sign_in_local(username, password).await?;
+        anyhow::ensure!(response.status() == 200, "sign in as {username}");
+        let token = session_token(&response)?;
+        Ok((client, token))
     }
 
     /// Stops the server and waits for it to drain.

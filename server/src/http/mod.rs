@@ -55,6 +55,8 @@ pub struct Shared {
     pub providers: Vec<OidcProvider>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// The at-rest form of the `/metrics` scrape token, if one is configured.
+    pub metrics_token: Option<String>,
     /// `https://host[:port]` people use.
     pub public_origin: String,
     /// Origins allowed to make state-changing requests.

@@ -1,10 +1,12 @@
 //! Operations endpoints: liveness, readiness, metrics, and the JSON 404 for unknown API paths.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::extract::{AdminSession, header_str};
 use super::{ApiError, AppState};
+use crate::secret;
 
 /// `GET /healthz`: the process is up and serving.
 pub async fn healthz() -> &'static str {
@@ -22,8 +24,22 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// `GET /metrics`: Prometheus text format, for a scraper presenting the configured token
+/// (`Authorization: Bearer`) or a signed-in admin; anyone else gets 401 (or 403 when signed
+/// in without the admin role), since the counters describe the deployment.
+pub async fn metrics(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (mut parts, _) = request.into_parts();
+    let scraper = state.metrics_token.as_deref().is_some_and(|expected| {
+        header_str(&parts.headers, header::AUTHORIZATION.as_str())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .is_some_and(|token| secret::hash_token(token) == expected)
+    });
+    if !scraper {
+        AdminSession::from_request_parts(&mut parts, &state).await?;
+    }
     let live = state.live_session_count().await?;
     let users = state.store.count_users().await?;
     let body = state

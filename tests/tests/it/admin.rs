@@ -30,25 +30,10 @@ async fn call(client: &TestClient, method: &http::Method, path: &str) -> reqwest
 async fn every_admin_endpoint_refuses_non_admins() {
     let server = TestServer::start().await.unwrap();
     let admin = server.first_admin("root", PASSWORD).await.unwrap();
-    let created = admin
-        .post_json(
-            "/api/admin/users",
-            &CreateLocalUserRequest {
-                username: "bob".into(),
-                name: "Bob".into(),
-                email: None,
-                password: PASSWORD.into(),
-                role: Role::User,
-            },
-        )
+    let (user, _) = server
+        .local_user(&admin, "bob", None, PASSWORD)
         .await
         .unwrap();
-    assert_eq!(created.status(), 201);
-    let user = server.client().unwrap();
-    assert_eq!(
-        user.sign_in_local("bob", PASSWORD).await.unwrap().status(),
-        200
-    );
     let anonymous = server.client().unwrap();
 
     let endpoints = admin_endpoints();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use protocol::api::{LocalSignInRequest, Role, SetupRequest, error_code};
-use tests::server::{Reserved, TestServer, error_code as code_of};
+use tests::server::{METRICS_TOKEN, Reserved, TestServer, error_code as code_of};
 
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
@@ -230,7 +230,7 @@ async fn local_sign_in_checks_the_password_and_sets_a_strict_cookie() {
     assert_eq!(client.me().await.unwrap().unwrap().username, "root");
     assert_eq!(server.live_sessions().await.unwrap(), before + 1);
 
-    let metrics = client.get("/metrics").await.unwrap().text().await.unwrap();
+    let metrics = server.metrics().await.unwrap();
     assert!(
         metrics.contains("postern_sign_ins_total{method=\"local\",outcome=\"failure\"} 4"),
         "{metrics}"
@@ -477,7 +477,15 @@ async fn health_readiness_and_metrics() {
         (200, "ok\n")
     );
     assert_eq!(client.get("/readyz").await.unwrap().status(), 200);
-    let metrics = client.get("/metrics").await.unwrap();
+    let scrape = |token: &str| {
+        client
+            .http
+            .get(server.url("/metrics"))
+            .bearer_auth(token)
+            .send()
+    };
+    let metrics = scrape(METRICS_TOKEN).await.unwrap();
+    assert_eq!(metrics.status(), 200);
     assert!(
         metrics.headers()["content-type"]
             .to_str()
@@ -490,10 +498,49 @@ async fn health_readiness_and_metrics() {
         "{text}"
     );
     assert!(text.contains("postern_users 0"), "{text}");
+    // The counters describe the deployment: nobody else reads them.
+    assert_eq!(client.get("/metrics").await.unwrap().status(), 401);
+    for wrong in [&METRICS_TOKEN[1..], "", &format!("{METRICS_TOKEN}x")] {
+        assert_eq!(scrape(wrong).await.unwrap().status(), 401, "{wrong:?}");
+    }
     // Security headers ride on every response.
     let response = client.get("/healthz").await.unwrap();
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     assert_eq!(response.headers()["x-frame-options"], "DENY");
+}
+
+#[tokio::test]
+async fn metrics_are_for_admins_and_the_scrape_token() {
+    let server = TestServer::start().await.unwrap();
+    let admin = server.first_admin("root", ADMIN_PASSWORD).await.unwrap();
+    let (user, _) = server
+        .local_user(&admin, "bob", None, ADMIN_PASSWORD)
+        .await
+        .unwrap();
+
+    let metrics = admin.get("/metrics").await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.text().await.unwrap().contains("postern_users 2"));
+    assert_eq!(user.get("/metrics").await.unwrap().status(), 403);
+
+    // Without a token file only admins read it.
+    let bare = TestServer::start_with(Reserved::bind().unwrap(), |config| {
+        config.metrics.token_file = None;
+    })
+    .await
+    .unwrap();
+    let refused = bare
+        .client()
+        .unwrap()
+        .http
+        .get(bare.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let admin = bare.first_admin("root", ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(admin.get("/metrics").await.unwrap().status(), 200);
 }
 
 #[tokio::test]

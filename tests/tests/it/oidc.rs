@@ -222,15 +222,7 @@ async fn refused_sign_ins_show_why_and_create_no_session() {
     }
     idp.set_tamper(Tamper::None);
 
-    let metrics = server
-        .client()
-        .unwrap()
-        .get("/metrics")
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await.unwrap();
     assert!(
         metrics.contains("postern_sign_ins_total{method=\"oidc\",outcome=\"failure\"} 8"),
         "{metrics}"

@@ -424,22 +424,10 @@ async fn admin_cli_provisions_against_the_data_dir_of_a_running_server() {
     let output = remote(&admin_token, &["app", "list"]).await.unwrap();
     let apps: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(apps[0]["name"], "db");
-    admin
-        .post_json(
-            "/api/admin/users",
-            &protocol::api::CreateLocalUserRequest {
-                username: "bob".into(),
-                name: "Bob".into(),
-                email: None,
-                password: PASSWORD.into(),
-                role: protocol::api::Role::User,
-            },
-        )
+    let (_, bob_token) = server
+        .local_user(&admin, "bob", None, PASSWORD)
         .await
         .unwrap();
-    let bob = server.client().unwrap();
-    let response = bob.sign_in_local("bob", PASSWORD).await.unwrap();
-    let bob_token = tests::server::session_token(&response).unwrap();
     let output = remote(&bob_token, &["connector", "create", "sneaky"])
         .await
         .unwrap();
@@ -600,22 +588,10 @@ async fn gateway_refuses_missing_bad_and_unauthorized_credentials_and_audits_the
         );
     }
     // A user whose email is not on the allow list is refused with the reason.
-    let user = server.client().unwrap();
-    admin
-        .post_json(
-            "/api/admin/users",
-            &protocol::api::CreateLocalUserRequest {
-                username: "eve".into(),
-                name: "Eve".into(),
-                email: Some("eve@example.test".into()),
-                password: PASSWORD.into(),
-                role: protocol::api::Role::User,
-            },
-        )
+    let (_, session_token) = server
+        .local_user(&admin, "eve", Some("eve@example.test"), PASSWORD)
         .await
         .unwrap();
-    let response = user.sign_in_local("eve", PASSWORD).await.unwrap();
-    let session_token = tests::server::session_token(&response).unwrap();
     let response = gateway("db")
         .bearer_auth(&session_token)
         .send()
