@@ -68,6 +68,13 @@ fn main() -> std::process::ExitCode {
         };
     }
     if args.check_config {
+        // The one file the server reads and checks at start besides the config itself.
+        if let Some(path) = &config.metrics.token_file
+            && let Err(error) = server::metrics::load_scrape_token(path)
+        {
+            eprintln!("postern-server: {error:#}");
+            return std::process::ExitCode::from(2);
+        }
         println!("configuration is valid");
         return std::process::ExitCode::SUCCESS;
     }

@@ -128,7 +128,28 @@ async fn configuration_errors_name_the_file_and_line() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 
-    std::fs::write(&file, "[session]\nidle_timeout = \"5m\"\n").unwrap();
+    // The scrape token's file is read too: a short token is refused before the server starts.
+    let token_file = dir.path().join("metrics-token");
+    std::fs::write(&token_file, "too short").unwrap();
+    let output = Command::new(server_binary())
+        .arg("--check-config")
+        .env("POSTERN_METRICS__TOKEN_FILE", &token_file)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("at least 32 characters"), "{message}");
+
+    std::fs::write(&token_file, "a-scrape-token-long-enough-for-the-rule-0123").unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "[session]\nidle_timeout = \"5m\"\n[metrics]\ntoken_file = {:?}\n",
+            token_file.display().to_string()
+        ),
+    )
+    .unwrap();
     let mut child = Command::new(server_binary())
         .arg("--config")
         .arg(&file)
