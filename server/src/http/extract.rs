@@ -33,13 +33,18 @@ pub struct AdminSession(pub Authenticated);
 /// The Session secret: `Authorization: Bearer` (the CLI) or else exactly one well-formed
 /// Session cookie (the browser).
 pub fn session_token(parts: &Parts) -> Option<&str> {
-    if let Some(authorization) = parts.headers.get(header::AUTHORIZATION) {
-        let token = authorization.to_str().ok()?.strip_prefix("Bearer ")?;
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        let token = bearer(&parts.headers)?;
         return secret::is_well_formed_token(token).then_some(token);
     }
     let cookies = parts.headers.get(header::COOKIE)?.to_str().ok()?;
     let token = session::cookie_value(cookies, protocol::routes::SESSION_COOKIE)?;
     secret::is_well_formed_token(token).then_some(token)
+}
+
+/// The credential of an `Authorization: Bearer` header, if the request has one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    header_str(headers, header::AUTHORIZATION.as_str())?.strip_prefix("Bearer ")
 }
 
 /// A header's value as text, if present and visible ASCII.

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use protocol::api::{Decision, error_code};
 use protocol::gateway::{HEADER_SERVICE_TOKEN_ID, HEADER_SERVICE_TOKEN_SECRET};
 
-use super::extract::{header_str as header, now};
+use super::extract::{bearer, header_str as header, now};
 use super::stream_watch::{self, Credential, WatchedBody};
 use super::{ApiError, AppState};
 use crate::access::{self, Identity, TokenError};
@@ -51,9 +51,7 @@ async fn identify(
             Err(TokenError::Store(error)) => Err((actor, error.into())),
         };
     }
-    let Some(token) =
-        header(headers, "authorization").and_then(|value| value.strip_prefix("Bearer "))
-    else {
+    let Some(token) = bearer(headers) else {
         return Err((
             "anonymous".to_owned(),
             unauthenticated("not signed in: run `postern login`, or pass a service token"),

@@ -29,7 +29,7 @@ use axum::routing::{any, get, post};
 
 pub use admin::{AdminEndpoint, admin_endpoints};
 pub use error::{ApiError, ErrorChain};
-pub use extract::{ClientAddr, header_str, now, rfc3339};
+pub use extract::{ClientAddr, bearer, header_str, now, rfc3339};
 
 use crate::auth::oidc::OidcProvider;
 use crate::config::Config;

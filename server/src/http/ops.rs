@@ -4,7 +4,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::extract::{AdminSession, header_str};
+use super::extract::{AdminSession, bearer};
 use super::{ApiError, AppState};
 use crate::secret;
 
@@ -33,9 +33,7 @@ pub async fn metrics(
 ) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
     let scraper = state.metrics_token.as_deref().is_some_and(|expected| {
-        header_str(&parts.headers, header::AUTHORIZATION.as_str())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .is_some_and(|token| secret::hash_token(token) == expected)
+        bearer(&parts.headers).is_some_and(|token| secret::hash_token(token) == expected)
     });
     if !scraper {
         AdminSession::from_request_parts(&mut parts, &state).await?;

@@ -9,6 +9,7 @@
 //! than being told, also covers changes made on another replica.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -173,19 +174,13 @@ async fn watch(state: AppState, watch: Watch, ended: CancellationToken) {
         };
         // Removed before cutting, so that a Stream opened from now on (which the choke point
         // admitted, so on a live credential) starts a watch of its own.
-        let streams = {
-            let mut watched = lock(&state.streams.watched);
-            if watched
-                .get(&key)
-                .is_none_or(|entry| entry.watch != watch_id)
-            {
-                return;
+        let streams = match lock(&state.streams.watched).entry(key.clone()) {
+            Entry::Occupied(entry) if entry.get().watch == watch_id => {
+                let entry = entry.remove();
+                let _ = entry.reason.set(reason.clone());
+                entry.streams
             }
-            let Some(entry) = watched.remove(&key) else {
-                return;
-            };
-            let _ = entry.reason.set(reason.clone());
-            entry.streams
+            _ => return,
         };
         ended.cancel();
         tracing::info!(actor, app, reason, streams, "cut open streams");

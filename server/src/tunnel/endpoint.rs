@@ -13,7 +13,7 @@ use protocol::api::{Decision, error_code};
 use protocol::tunnel::{self, HEADER_HOSTNAME, HEADER_REPLICA, HEADER_VERSION, UPGRADE_PROTOCOL};
 
 use super::Attachment;
-use crate::http::{ApiError, AppState, ClientAddr, header_str as header, now};
+use crate::http::{ApiError, AppState, ClientAddr, bearer, header_str as header, now};
 use crate::secret;
 
 /// HTTP/2 settings of the server side of a link. Large windows let one Stream fill a fast
@@ -62,9 +62,7 @@ pub async fn attach(
         .get::<ClientAddr>()
         .map(|ClientAddr(addr)| addr.to_string())
         .unwrap_or_default();
-    let token = header(headers, header::AUTHORIZATION.as_str())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .filter(|token| secret::is_well_formed_token(token));
+    let token = bearer(headers).filter(|token| secret::is_well_formed_token(token));
     let Some(token) = token else {
         audit(
             &state,
