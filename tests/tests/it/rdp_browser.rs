@@ -161,34 +161,47 @@ impl Stage {
         Ok(())
     }
 
-    /// Makes the browser window smaller and waits until the remote desktop, and the canvas
-    /// with it, has shrunk; returns the new desktop size.
-    async fn shrink_window(&self) -> anyhow::Result<(u64, u64)> {
-        let before = (
-            self.attribute("data-desktop-width").await?,
-            self.attribute("data-desktop-height").await?,
-        );
-        self.browser.client.set_window_size(800, 640).await?;
-        let after = wait_for("the remote desktop to shrink", LIMIT, || async {
-            let width = self.attribute("data-desktop-width").await.ok()?;
-            let height = self.attribute("data-desktop-height").await.ok()?;
-            (width < before.0 && height < before.1).then_some((width, height))
-        })
-        .await?;
-        let canvas = self
+    /// The desktop size the page reports and its canvas's size, read in one script so that
+    /// a resize cannot fall between the readings.
+    async fn desktop_and_canvas(&self) -> anyhow::Result<[u64; 4]> {
+        let sizes = self
             .browser
             .client
             .execute(
-                "const c = document.querySelector('[data-testid=\"rdp-canvas\"]'); return [c.width, c.height];",
+                "const s = document.querySelector('[data-testid=\"rdp-screen\"]'); \
+                 const c = document.querySelector('[data-testid=\"rdp-canvas\"]'); \
+                 return [Number(s.getAttribute('data-desktop-width')), \
+                   Number(s.getAttribute('data-desktop-height')), c.width, c.height];",
                 vec![],
             )
             .await?;
-        let canvas: [u64; 2] = serde_json::from_value(canvas)?;
-        anyhow::ensure!(
-            canvas == [after.0, after.1],
-            "the canvas is {canvas:?} but the desktop {after:?}"
-        );
-        Ok(after)
+        Ok(serde_json::from_value(sizes)?)
+    }
+
+    /// Makes the browser window smaller and waits until the remote desktop has shrunk and the
+    /// canvas has the desktop's size; returns the new desktop size. The window may reach its
+    /// new size in steps, each asking the desktop for a size, so the last step is awaited.
+    async fn shrink_window(&self) -> anyhow::Result<(u64, u64)> {
+        let [width, height, ..] = self.desktop_and_canvas().await?;
+        self.browser.client.set_window_size(800, 640).await?;
+        let shrunk = wait_for(
+            "the remote desktop and its canvas to shrink",
+            LIMIT,
+            || async {
+                let [w, h, canvas_w, canvas_h] = self.desktop_and_canvas().await.ok()?;
+                (w < width && h < height && [canvas_w, canvas_h] == [w, h]).then_some((w, h))
+            },
+        )
+        .await;
+        match shrunk {
+            Ok(after) => Ok(after),
+            Err(error) => {
+                let seen = self.desktop_and_canvas().await.ok();
+                Err(error.context(format!(
+                    "desktop and canvas (width, height, width, height): {seen:?}"
+                )))
+            }
+        }
     }
 
     async fn stop(self) {
