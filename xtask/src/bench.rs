@@ -19,6 +19,7 @@ mod load;
 mod origins;
 mod postern;
 mod rdp;
+mod relay;
 mod report;
 mod ssh;
 mod ssh_bench;
@@ -78,6 +79,9 @@ impl Sizes {
 /// hang the bench.
 const MEASUREMENT_LIMIT: Duration = Duration::from_secs(300);
 
+/// Forwarding processes on the floor path: as many as postern has (access, server, connector).
+const FLOOR_RELAYS: usize = 3;
+
 /// A stream that gets no first byte within this long means the path takes no more streams.
 const IDLE_PATIENCE: Duration = Duration::from_secs(10);
 
@@ -89,6 +93,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Some("rdp") => rdp::run(&args[1..]),
         // Internal: the origin helper process the tunnel bench starts.
         Some("origins") => origins::serve_here(),
+        // Internal: one bare forwarding process of the tunnel bench's floor path.
+        Some("relay") => relay::serve_here(&args[1..]),
         _ => bail!("usage: cargo xtask bench tunnel|ssh|rdp [--quick]"),
     }
 }
@@ -309,6 +315,8 @@ async fn bench(
         dir: dir.to_path_buf(),
     };
     let postern = postern::start(children, &layout, &origins).await?;
+    progress("starting the floor: three bare relays");
+    let floor = relay::start_chain(children, dir, &origins, FLOOR_RELAYS).await?;
 
     let routes = [
         Route {
@@ -349,6 +357,16 @@ async fn bench(
                 Sampled::own("connector", postern.connector_pid),
                 Sampled::own("origin", origins.pid),
             ],
+        },
+        Route {
+            name: "floor: 3 bare relays",
+            echo: floor.front.echo,
+            sink: floor.front.sink,
+            first_byte: floor.front.first_byte,
+            processes: std::iter::once(Sampled::own("client", self_pid))
+                .chain(floor.pids.iter().map(|pid| Sampled::own("relay", *pid)))
+                .chain([Sampled::own("origin", origins.pid)])
+                .collect(),
         },
     ];
     let mut results: Vec<PathResult> = routes
@@ -401,8 +419,8 @@ async fn bench(
     ));
     let idle = idle(&postern, sizes.idle_streams).await;
 
-    let [direct, ssh_result, postern_result] = <[PathResult; 3]>::try_from(results)
-        .map_err(|_| anyhow::anyhow!("expected three paths"))?;
+    let [direct, ssh_result, postern_result, floor_result] =
+        <[PathResult; 4]>::try_from(results).map_err(|_| anyhow::anyhow!("expected four paths"))?;
     let report = Report {
         parameters: Parameters {
             date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
@@ -420,6 +438,7 @@ async fn bench(
         direct,
         ssh: ssh_result,
         postern: postern_result,
+        floor: floor_result,
         idle: Ok(idle),
     };
     Ok(report::render(&report))

@@ -45,9 +45,11 @@ impl Origins {
             .stdout(Stdio::piped());
         let (pid, stdout) = children.spawn("origins", &mut command, Some(log))?;
         let stdout = stdout.context("origins stdout")?;
-        let ports = read_line_until(stdout, Duration::from_secs(10), parse_ready_line)
-            .await
-            .context("start the origins")?;
+        let ports = read_line_until(stdout, Duration::from_secs(10), |line| {
+            parse_ready_line("origins", line)
+        })
+        .await
+        .context("start the origins")?;
         Ok(Origins {
             echo: ports[0],
             sink: ports[1],
@@ -57,9 +59,9 @@ impl Origins {
     }
 }
 
-/// `origins echo=1 sink=2 first-byte=3` → the three ports.
-fn parse_ready_line(line: &str) -> Option<[u16; 3]> {
-    let rest = line.strip_prefix("origins ")?;
+/// `{who} echo=1 sink=2 first-byte=3` → the three ports.
+pub fn parse_ready_line(who: &str, line: &str) -> Option<[u16; 3]> {
+    let rest = line.strip_prefix(who)?.strip_prefix(' ')?;
     let mut ports = [0u16; 3];
     for (slot, (word, key)) in
         ports
@@ -90,15 +92,20 @@ pub fn serve_here() -> anyhow::Result<()> {
         tokio::spawn(accept_loop(echo, serve_echo));
         tokio::spawn(accept_loop(sink, serve_sink));
         tokio::spawn(accept_loop(first_byte, serve_first_byte));
-        let mut stdout = std::io::stdout();
-        stdout.write_all(line.as_bytes())?;
-        stdout.flush()?;
+        announce(&line)?;
         // The parent holds our stdin; EOF means it is gone or done.
         let mut stdin = tokio::io::stdin();
         let mut buffer = [0u8; 64];
         while stdin.read(&mut buffer).await? > 0 {}
         anyhow::Ok(())
     })
+}
+
+/// Writes the ready line for the parent.
+pub fn announce(line: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout();
+    stdout.write_all(line.as_bytes())?;
+    stdout.flush()
 }
 
 async fn accept_loop<F, Fut>(listener: TcpListener, serve: F)
@@ -158,7 +165,7 @@ mod tests {
     #[test]
     fn ready_line() {
         assert_eq!(
-            parse_ready_line("origins echo=1000 sink=2000 first-byte=3000"),
+            parse_ready_line("origins", "origins echo=1000 sink=2000 first-byte=3000"),
             Some([1000, 2000, 3000])
         );
         for bad in [
@@ -167,7 +174,7 @@ mod tests {
             "echo=1000 sink=2000 first-byte=3000",
             "origins echo=0 sink=2000 first-byte=3000",
         ] {
-            assert_eq!(parse_ready_line(bad), None, "{bad}");
+            assert_eq!(parse_ready_line("origins", bad), None, "{bad}");
         }
     }
 }

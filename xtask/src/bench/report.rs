@@ -85,6 +85,8 @@ pub struct Report {
     pub ssh: PathResult,
     /// Through postern.
     pub postern: PathResult,
+    /// Through three bare relays on postern's hops: the best any three-process path does here.
+    pub floor: PathResult,
     /// Idle streams through postern.
     pub idle: Measured<IdleResult>,
 }
@@ -212,7 +214,9 @@ pub fn render(report: &Report) -> String {
         "Paths: **direct** client → origin; **ssh -L** OpenSSH `ssh -N -L -c {}` to a local \
          sshd; **postern** client → `postern access tcp` → `postern-server` → `postern \
          connector run` ({} of {} HA links seen attaching) → origin, TLS on both hops, release \
-         builds. All on 127.0.0.1.\n",
+         builds; **floor** the same four hops through three bare forwarding processes \
+         (plain TCP both sides, no TLS, no framing), the best any three-process path can do \
+         here. All on 127.0.0.1.\n",
         super::ssh::CIPHER,
         setup.connector_links.1,
         setup.connector_links.0
@@ -231,6 +235,7 @@ pub fn render(report: &Report) -> String {
         (&report.direct, true),
         (&report.ssh, false),
         (&report.postern, false),
+        (&report.floor, false),
     ] {
         let [p50, p99, added] = echo_cells(path, &report.direct, is_direct);
         let [setup_p50, setup_p99] = setup_cells(path);
@@ -253,6 +258,7 @@ pub fn render(report: &Report) -> String {
     );
     render_idle(&mut out, &report.idle);
     render_targets(&mut out, report);
+    render_floor(&mut out, report);
     render_cpu(&mut out, report);
     out
 }
@@ -411,6 +417,31 @@ fn render_targets(out: &mut String, report: &Report) {
     let _ = writeln!(out);
 }
 
+/// What the floor path reaches against the targets that compare with other paths.
+fn render_floor(out: &mut String, report: &Report) {
+    let bulk = match (bulk_median(&report.floor), bulk_median(&report.ssh)) {
+        (Some(floor), Some(ssh)) if ssh > 0.0 => format!(
+            "{:.2}× ssh -L in bulk (target for postern {:.1}×)",
+            floor / ssh,
+            target::BULK_RATIO
+        ),
+        _ => "bulk: n/a".to_owned(),
+    };
+    let echo = match (&report.floor.echo, &report.direct.echo) {
+        (Ok(echo), Ok(base)) => format!(
+            "{:+.0} µs added to the echo p50 (target for postern ≤ {:.0} µs)",
+            added_micros(echo.p50, base.p50),
+            target::ECHO_ADDED_P50_MICROS
+        ),
+        _ => "echo: n/a".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "**Floor:** three bare relays on postern's hops reach {bulk} and {echo}. A target the \
+         floor misses is out of reach of any three-process path on this machine.\n"
+    );
+}
+
 fn render_cpu(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
@@ -423,7 +454,7 @@ fn render_cpu(out: &mut String, report: &Report) {
     );
     let _ = writeln!(out, "| path | processes |");
     let _ = writeln!(out, "|---|---|");
-    for path in [&report.direct, &report.ssh, &report.postern] {
+    for path in [&report.direct, &report.ssh, &report.postern, &report.floor] {
         let processes = path
             .bulk_cpu
             .iter()
@@ -474,6 +505,7 @@ mod tests {
             direct: path("direct", 2400.0, latency(20, 40), latency(80, 200)),
             ssh: path("ssh -L", 400.0, latency(90, 200), latency(400, 900)),
             postern: path("postern", 700.0, latency(100, 900), latency(1500, 3000)),
+            floor: path("floor", 900.0, latency(60, 300), latency(300, 600)),
             idle: Ok(IdleResult {
                 target: 10_000,
                 opened: 10_000,
@@ -505,6 +537,8 @@ mod tests {
         assert!(target_line(&text, "| 10000 idle").contains("120 MiB"));
         assert!(target_line(&text, "| 10000 idle").ends_with("| met |"));
         assert!(text.contains("+10.2 KiB per stream"));
+        assert!(text.contains("reach 2.25× ssh -L in bulk"), "{text}");
+        assert!(text.contains("+40 µs added to the echo p50"), "{text}");
     }
 
     #[test]
