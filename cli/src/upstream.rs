@@ -127,12 +127,16 @@ impl Upstream {
         let name =
             rustls_pki_types::ServerName::try_from(self.host.trim_matches(['[', ']']).to_owned())
                 .map_err(|error| unreachable("bad server name", &error))?;
-        let tls = self.tls.connect(name, tcp).await.map_err(|error| {
-            unreachable(
-                "TLS with",
-                &format!("{error} (for a self-signed server, pass --ca with its cert.pem)"),
-            )
-        })?;
+        let tls = self
+            .tls
+            .connect(name, transport::ReadAhead::new(tcp))
+            .await
+            .map_err(|error| {
+                unreachable(
+                    "TLS with",
+                    &format!("{error} (for a self-signed server, pass --ca with its cert.pem)"),
+                )
+            })?;
         if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
             return Err(unreachable(
                 "HTTP/2 with",

@@ -62,9 +62,12 @@ pub enum Error {
     /// rustls refused the client configuration.
     #[error("tls configuration")]
     Tls(#[source] rustls::Error),
-    /// A connection task panicked.
-    #[error("a connection task failed")]
-    Task(#[source] tokio::task::JoinError),
+    /// A connection's thread or its runtime could not be started.
+    #[error("cannot start a connection thread")]
+    Runtime(#[source] std::io::Error),
+    /// A connection's thread died (a panic).
+    #[error("a connection thread failed")]
+    ConnectionThread,
 }
 
 /// An error and its causes on one line, `outer: inner: innermost`, for logs.

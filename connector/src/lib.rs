@@ -3,6 +3,10 @@
 //!
 //! [`run`] keeps [`Config::ha_connections`] independent connections attached (see
 //! `protocol::tunnel` for the wire protocol), each reconnecting with capped, jittered backoff.
+//! Each connection runs on a thread of its own with a single-threaded runtime, and the
+//! Streams it carries stay there: a Stream's bytes never hop between threads (each hop costs
+//! a futex wake and a context switch per message), while separate connections still use
+//! separate cores.
 //! Every Stream the server opens is checked against the local [`AllowList`] before anything is
 //! dialled. On shutdown every connection sends GOAWAY and running Streams get
 //! [`Config::grace`] to finish.
@@ -23,8 +27,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -56,23 +60,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         "connector starting"
     );
     let (drain_sender, drain) = watch::channel(None);
-    let mut connections = JoinSet::new();
+    let mut connections = FuturesUnordered::new();
     for index in 0..config.ha_connections {
-        connections.spawn(tunnel::connection_loop(
-            index,
-            shared.clone(),
-            drain.clone(),
-        ));
+        connections.push(spawn_connection(index, shared.clone(), drain.clone())?);
     }
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            joined = connections.join_next() => match joined {
-                // Dropping the set aborts the other connections: the same token and version
-                // fail on every one of them.
-                Some(Ok(Err(error))) => return Err(error),
-                Some(Err(panicked)) => return Err(Error::Task(panicked)),
+            ended = connections.next() => match ended {
+                // The same token and version fail on every connection: stop them all at once
+                // (a drain that is already due).
+                Some(Ok(Err(error))) => {
+                    drain_sender.send_replace(Some(Instant::now()));
+                    return Err(error);
+                }
+                Some(Err(_)) => {
+                    drain_sender.send_replace(Some(Instant::now()));
+                    return Err(Error::ConnectionThread);
+                }
                 // A loop ends cleanly only when drained, which has not been asked for yet.
                 Some(Ok(Ok(()))) => {}
                 None => return Ok(()),
@@ -83,17 +89,41 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     info!(grace = ?config.grace, "shutting down: no new streams, running ones may finish");
     drain_sender.send_replace(Some(deadline));
     let stopped = tokio::time::timeout_at(deadline + STOP_MARGIN, async {
-        while let Some(joined) = connections.join_next().await {
-            if let Ok(Err(error)) = joined {
+        while let Some(ended) = connections.next().await {
+            if let Ok(Err(error)) = ended {
                 debug!(error = %error, "connection ended with an error while draining");
             }
         }
     })
     .await;
     if stopped.is_err() {
+        // Their threads end with the process.
         warn!("connections did not stop by the deadline: abandoning them");
-        connections.abort_all();
     }
     info!("connector stopped");
     Ok(())
+}
+
+/// Starts connection `index` on a thread of its own; the receiver gets the loop's result, or
+/// an error if the thread died.
+fn spawn_connection(
+    index: usize,
+    shared: Arc<tunnel::Shared>,
+    drain: tunnel::Drain,
+) -> Result<oneshot::Receiver<Result<(), Error>>, Error> {
+    let (done, ended) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("postern-link-{index}"))
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(Error::Runtime)
+                .and_then(|runtime| {
+                    runtime.block_on(tunnel::connection_loop(index, shared, drain))
+                });
+            let _ = done.send(result);
+        })
+        .map_err(Error::Runtime)?;
+    Ok(ended)
 }

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tracing::{debug, info, warn};
+use transport::ReadAhead;
 
 use crate::allow::AllowList;
 use crate::attach::{Answer, Endpoint, EndpointHost, Identity, attach_request, classify};
@@ -236,7 +237,7 @@ async fn attach(shared: &Shared) -> Result<Upgraded, AttachError> {
     }
     let tls = shared
         .tls
-        .connect(shared.server_name.clone(), socket)
+        .connect(shared.server_name.clone(), ReadAhead::new(socket))
         .await
         .map_err(|error| {
             let untrusted = error

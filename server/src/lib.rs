@@ -17,6 +17,7 @@ pub mod ssh;
 pub mod store;
 pub mod tls;
 pub mod tunnel;
+pub mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -206,11 +207,12 @@ impl Server {
             // terminals now, each telling its browser why.
             terminals.cancel();
         };
-        serve::serve(self.listener, self.tls, http::router(self.state), shutdown).await;
+        let served =
+            serve::serve(self.listener, self.tls, http::router(self.state), shutdown).await;
         // Streams had their drain time; now let connectors go find a live server.
         registry.disconnect_all();
         purger.abort();
         sweeper.abort();
-        Ok(())
+        served.context("start the connection workers")
     }
 }

@@ -1,4 +1,5 @@
 //! The HTTPS listener: accept, TLS handshake, HTTP/1.1 or HTTP/2 by ALPN, graceful drain.
+//! Each accepted connection is served on one of the [`Workers`], in turn.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,11 +9,13 @@ use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::http::ClientAddr;
+use crate::workers::Workers;
+use transport::ReadAhead;
 
 /// A client that has not finished its TLS handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,7 +30,8 @@ pub async fn serve(
     tls: Arc<rustls::ServerConfig>,
     app: Router,
     shutdown: impl Future<Output = ()>,
-) {
+) -> std::io::Result<()> {
+    let workers = Workers::start().await?;
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -57,23 +61,42 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // The socket moves to the worker's own I/O driver.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(%peer, %error, "cannot hand a connection to a worker");
+                continue;
+            }
+        };
         let acceptor = acceptor.clone();
         let builder = Arc::clone(&builder);
         let app = app.clone();
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let tls_stream =
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => tls_stream,
-                    Ok(Err(error)) => {
-                        tracing::debug!(%peer, %error, "tls handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "tls handshake timed out");
-                        return;
-                    }
-                };
+        workers.spawn(async move {
+            let stream = match TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "cannot serve a connection");
+                    return;
+                }
+            };
+            let tls_stream = match tokio::time::timeout(
+                HANDSHAKE_TIMEOUT,
+                acceptor.accept(ReadAhead::new(stream)),
+            )
+            .await
+            {
+                Ok(Ok(tls_stream)) => tls_stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "tls handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "tls handshake timed out");
+                    return;
+                }
+            };
             let service = app.map_request(move |request: hyper::Request<hyper::body::Incoming>| {
                 let mut request = request.map(axum::body::Body::new);
                 request.extensions_mut().insert(ClientAddr(peer));
@@ -95,4 +118,7 @@ pub async fn serve(
     {
         tracing::warn!("connections still open after the drain timeout; closing them");
     }
+    // Dropping the workers ends what is left on them.
+    drop(workers);
+    Ok(())
 }

@@ -5,6 +5,8 @@
 //! reversed: the server opens the Streams). New Streams go round-robin over every ready
 //! Connection of every Replica of the App's Connector; a Connection that fails to take one is
 //! dropped from the rotation and the next is tried, so a dead Replica costs at most a retry.
+//! Connections served by the caller's own worker thread come first (see [`crate::workers`]):
+//! a Stream whose client and link share a thread is relayed without waking another one.
 
 pub mod endpoint;
 mod io;
@@ -27,6 +29,8 @@ use crate::access::Authorized;
 /// One live Connection of a Replica.
 struct Connection {
     id: u64,
+    /// The worker thread the link is served on, if any.
+    worker: Option<usize>,
     sender: SendRequest<Body>,
     /// Aborting it closes the link (used when the Connector is revoked or rotated).
     task: tokio::task::AbortHandle,
@@ -123,7 +127,12 @@ impl Registry {
                 address: attachment.address.clone(),
                 connections: Vec::new(),
             });
-        replica.connections.push(Connection { id, sender, task });
+        replica.connections.push(Connection {
+            id,
+            worker: crate::workers::current(),
+            sender,
+            task,
+        });
         id
     }
 
@@ -238,30 +247,30 @@ impl Registry {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Candidate Connections for a Connector in rotation order, starting at the next slot.
+    /// Candidate Connections for a Connector: those on the caller's worker first, each group
+    /// in rotation order starting at the next slot.
     fn candidates(&self, connector_id: &str) -> Vec<(String, u64, SendRequest<Body>)> {
         let connectors = self.lock();
         let Some(entry) = connectors.get(connector_id) else {
             return Vec::new();
         };
-        let mut all: Vec<(String, u64, SendRequest<Body>)> = entry
+        let all: Vec<Candidate> = entry
             .replicas
             .iter()
             .flat_map(|(replica_id, replica)| {
-                replica
-                    .connections
-                    .iter()
-                    .map(|c| (replica_id.clone(), c.id, c.sender.clone()))
+                replica.connections.iter().map(|c| Candidate {
+                    replica: replica_id.clone(),
+                    id: c.id,
+                    worker: c.worker,
+                    sender: c.sender.clone(),
+                })
             })
             .collect();
-        // Interleave replicas: sort by connection id so consecutive slots fall on different
-        // links, then rotate.
-        all.sort_by_key(|(_, id, _)| *id);
-        if !all.is_empty() {
-            let start = self.rotation.fetch_add(1, Ordering::Relaxed) % all.len();
-            all.rotate_left(start);
-        }
-        all
+        let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
+        in_turn(all, rotation, crate::workers::current())
+            .into_iter()
+            .map(|c| (c.replica, c.id, c.sender))
+            .collect()
     }
 
     /// Opens a Stream for `authorized` whose client-to-origin bytes are `body`.
@@ -328,3 +337,79 @@ impl Registry {
 
 /// Shared handle.
 pub type SharedRegistry = Arc<Registry>;
+
+/// A Connection that may take a new Stream.
+struct Candidate<S = SendRequest<Body>> {
+    replica: String,
+    id: u64,
+    worker: Option<usize>,
+    sender: S,
+}
+
+/// The order in which to try `all`: Connections on `worker` first, then the others; within
+/// each group by id (so consecutive slots fall on different links and replicas interleave),
+/// rotated by `rotation`.
+fn in_turn<S>(
+    mut all: Vec<Candidate<S>>,
+    rotation: usize,
+    worker: Option<usize>,
+) -> Vec<Candidate<S>> {
+    all.sort_by_key(|candidate| candidate.id);
+    let (mut near, mut far): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|candidate| worker.is_some() && candidate.worker == worker);
+    for group in [&mut near, &mut far] {
+        if !group.is_empty() {
+            let start = rotation % group.len();
+            group.rotate_left(start);
+        }
+    }
+    near.extend(far);
+    near
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(id: u64, worker: Option<usize>) -> Candidate<()> {
+        Candidate {
+            replica: format!("replica-{}", id % 2),
+            id,
+            worker,
+            sender: (),
+        }
+    }
+
+    fn ids(order: &[Candidate<()>]) -> Vec<u64> {
+        order.iter().map(|candidate| candidate.id).collect()
+    }
+
+    #[test]
+    fn links_on_the_callers_worker_come_first_and_every_link_stays_a_candidate() {
+        let all = || {
+            vec![
+                candidate(3, Some(1)),
+                candidate(0, Some(0)),
+                candidate(2, Some(0)),
+                candidate(1, Some(1)),
+            ]
+        };
+        assert_eq!(ids(&in_turn(all(), 0, Some(0))), [0, 2, 1, 3]);
+        assert_eq!(ids(&in_turn(all(), 1, Some(0))), [2, 0, 3, 1]);
+        assert_eq!(ids(&in_turn(all(), 0, Some(1))), [1, 3, 0, 2]);
+    }
+
+    #[test]
+    fn without_a_worker_the_rotation_covers_every_link() {
+        let all = vec![
+            candidate(2, Some(0)),
+            candidate(0, None),
+            candidate(1, Some(1)),
+        ];
+        assert_eq!(ids(&in_turn(all, 4, None)), [1, 2, 0]);
+        // No link on the caller's worker: the plain rotation.
+        let all = vec![candidate(0, Some(1)), candidate(1, Some(1))];
+        assert_eq!(ids(&in_turn(all, 1, Some(0))), [1, 0]);
+    }
+}
