@@ -82,9 +82,6 @@ enum Command {
     },
 }
 
-#[global_allocator]
-static ALLOCATOR: transport::allocator::Relaying = transport::allocator::RELAYING;
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {

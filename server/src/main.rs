@@ -40,9 +40,6 @@ enum Command {
     },
 }
 
-#[global_allocator]
-static ALLOCATOR: transport::allocator::Relaying = transport::allocator::RELAYING;
-
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let ssh_ca = match args.command {
