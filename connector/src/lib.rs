@@ -27,6 +27,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
@@ -71,16 +72,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             ended = connections.next() => match ended {
                 // The same token and version fail on every connection: stop them all at once
                 // (a drain that is already due).
-                Some(Ok(Err(error))) => {
+                Some(Err(error)) => {
                     drain_sender.send_replace(Some(Instant::now()));
                     return Err(error);
                 }
-                Some(Err(_)) => {
-                    drain_sender.send_replace(Some(Instant::now()));
-                    return Err(Error::ConnectionThread);
-                }
                 // A loop ends cleanly only when drained, which has not been asked for yet.
-                Some(Ok(Ok(()))) => {}
+                Some(Ok(())) => {}
                 None => return Ok(()),
             },
         }
@@ -90,7 +87,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     drain_sender.send_replace(Some(deadline));
     let stopped = tokio::time::timeout_at(deadline + STOP_MARGIN, async {
         while let Some(ended) = connections.next().await {
-            if let Ok(Err(error)) = ended {
+            if let Err(error) = ended {
                 debug!(error = %error, "connection ended with an error while draining");
             }
         }
@@ -104,13 +101,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
-/// Starts connection `index` on a thread of its own; the receiver gets the loop's result, or
-/// an error if the thread died.
+/// Starts connection `index` on a thread of its own; the future ends with the loop's result,
+/// or [`Error::ConnectionThread`] if the thread died.
 fn spawn_connection(
     index: usize,
     shared: Arc<tunnel::Shared>,
     drain: tunnel::Drain,
-) -> Result<oneshot::Receiver<Result<(), Error>>, Error> {
+) -> Result<impl Future<Output = Result<(), Error>>, Error> {
     let (done, ended) = oneshot::channel();
     std::thread::Builder::new()
         .name(format!("postern-link-{index}"))
@@ -125,5 +122,5 @@ fn spawn_connection(
             let _ = done.send(result);
         })
         .map_err(Error::Runtime)?;
-    Ok(ended)
+    Ok(ended.map(|ended| ended.unwrap_or(Err(Error::ConnectionThread))))
 }

@@ -192,14 +192,23 @@ mod tests {
         );
     }
 
+    /// Writes `message` on `from` and checks that `to` reads exactly it.
+    async fn pass(
+        from: &mut (impl AsyncWrite + Unpin),
+        to: &mut (impl AsyncRead + Unpin),
+        message: &[u8],
+    ) {
+        from.write_all(message).await.unwrap();
+        let mut received = vec![0; message.len()];
+        to.read_exact(&mut received).await.unwrap();
+        assert_eq!(received, message);
+    }
+
     #[tokio::test]
     async fn an_idle_socket_holds_no_buffer() {
         let (near, mut far) = duplex(1024);
         let mut reader = ReadAhead::new(near);
-        far.write_all(b"ping").await.unwrap();
-        let mut received = [0; 4];
-        reader.read_exact(&mut received).await.unwrap();
-        assert_eq!(&received, b"ping");
+        pass(&mut far, &mut reader, b"ping").await;
         assert!(
             reader.buffer.capacity() > 0,
             "the chunk buffer holds what is left of its allocation"
@@ -207,23 +216,17 @@ mod tests {
         // Nothing more to read: the read waits and gives the buffer back.
         let waiting = tokio::time::timeout(
             std::time::Duration::from_millis(50),
-            reader.read(&mut received),
+            reader.read(&mut [0; 4]),
         )
         .await;
         assert!(waiting.is_err(), "nothing was sent");
         assert_eq!(reader.buffer.capacity(), 0);
-        far.write_all(b"pong").await.unwrap();
-        reader.read_exact(&mut received).await.unwrap();
-        assert_eq!(&received, b"pong");
+        pass(&mut far, &mut reader, b"pong").await;
     }
 
     #[tokio::test]
     async fn writes_pass_through_unbuffered() {
         let (near, mut far) = duplex(1024);
-        let mut writer = ReadAhead::new(near);
-        writer.write_all(b"hello").await.unwrap();
-        let mut received = [0; 5];
-        far.read_exact(&mut received).await.unwrap();
-        assert_eq!(&received, b"hello");
+        pass(&mut ReadAhead::new(near), &mut far, b"hello").await;
     }
 }

@@ -249,7 +249,7 @@ impl Registry {
 
     /// Candidate Connections for a Connector: those on the caller's worker first, each group
     /// in rotation order starting at the next slot.
-    fn candidates(&self, connector_id: &str) -> Vec<(String, u64, SendRequest<Body>)> {
+    fn candidates(&self, connector_id: &str) -> Vec<Candidate> {
         let connectors = self.lock();
         let Some(entry) = connectors.get(connector_id) else {
             return Vec::new();
@@ -268,9 +268,6 @@ impl Registry {
             .collect();
         let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
         in_turn(all, rotation, crate::workers::current())
-            .into_iter()
-            .map(|c| (c.replica, c.id, c.sender))
-            .collect()
     }
 
     /// Opens a Stream for `authorized` whose client-to-origin bytes are `body`.
@@ -284,7 +281,13 @@ impl Registry {
                 .body(body)
                 .map_err(|_| OpenError::Offline(app.connector_name.clone()))?,
         );
-        for (replica_id, connection_id, mut sender) in self.candidates(&app.connector_id) {
+        for Candidate {
+            replica: replica_id,
+            id: connection_id,
+            mut sender,
+            ..
+        } in self.candidates(&app.connector_id)
+        {
             let Some(pending) = request.take() else { break };
             if sender.ready().await.is_err() {
                 request = Some(pending);

@@ -75,11 +75,7 @@ pub fn parse_ready_line(who: &str, line: &str) -> Option<[u16; 3]> {
 
 /// `xtask bench origins`: serves the three origins until stdin closes.
 pub fn serve_here() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("start the runtime")?;
-    runtime.block_on(async {
+    serve_until_parent_leaves(async {
         let echo = TcpListener::bind("127.0.0.1:0").await?;
         let sink = TcpListener::bind("127.0.0.1:0").await?;
         let first_byte = TcpListener::bind("127.0.0.1:0").await?;
@@ -92,8 +88,25 @@ pub fn serve_here() -> anyhow::Result<()> {
         tokio::spawn(accept_loop(echo, serve_echo));
         tokio::spawn(accept_loop(sink, serve_sink));
         tokio::spawn(accept_loop(first_byte, serve_first_byte));
-        announce(&line)?;
-        // The parent holds our stdin; EOF means it is gone or done.
+        Ok(line)
+    })
+}
+
+/// The body of a bench helper process: `start` binds and spawns its servers and returns its
+/// ready line, which goes to the parent; then it serves until stdin closes (the parent holds
+/// it, so EOF means the parent is gone or done).
+pub fn serve_until_parent_leaves(
+    start: impl Future<Output = anyhow::Result<String>>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the runtime")?;
+    runtime.block_on(async {
+        let line = start.await?;
+        let mut stdout = std::io::stdout();
+        stdout.write_all(line.as_bytes())?;
+        stdout.flush()?;
         let mut stdin = tokio::io::stdin();
         let mut buffer = [0u8; 64];
         while stdin.read(&mut buffer).await? > 0 {}
@@ -101,14 +114,8 @@ pub fn serve_here() -> anyhow::Result<()> {
     })
 }
 
-/// Writes the ready line for the parent.
-pub fn announce(line: &str) -> std::io::Result<()> {
-    let mut stdout = std::io::stdout();
-    stdout.write_all(line.as_bytes())?;
-    stdout.flush()
-}
-
-async fn accept_loop<F, Fut>(listener: TcpListener, serve: F)
+/// Serves each connection `listener` accepts with `serve`, in a task of its own.
+pub async fn accept_loop<F, Fut>(listener: TcpListener, serve: F)
 where
     F: Fn(TcpStream) -> Fut,
     Fut: Future<Output = std::io::Result<()>> + Send + 'static,

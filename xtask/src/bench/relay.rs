@@ -9,12 +9,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
 
 use super::children::{Children, read_line_until};
-use super::origins::{Origins, parse_ready_line};
+use super::origins::{Origins, accept_loop, parse_ready_line, serve_until_parent_leaves};
 
 /// Buffer per direction, as large as the origins' reads.
 const BUFFER: usize = 256 * 1024;
@@ -76,49 +75,26 @@ pub fn serve_here(args: &[String]) -> anyhow::Result<()> {
         targets.len() == 3,
         "usage: xtask bench relay ECHO SINK FIRST_BYTE"
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("start the runtime")?;
-    runtime.block_on(async {
+    serve_until_parent_leaves(async move {
         let mut ports = Vec::with_capacity(3);
         for target in targets {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             ports.push(listener.local_addr()?.port());
-            tokio::spawn(forward_all(listener, target));
+            tokio::spawn(accept_loop(listener, move |inbound| {
+                forward(inbound, target)
+            }));
         }
-        super::origins::announce(&format!(
+        Ok(format!(
             "relay echo={} sink={} first-byte={}\n",
             ports[0], ports[1], ports[2]
-        ))?;
-        let mut stdin = tokio::io::stdin();
-        let mut buffer = [0u8; 64];
-        while stdin.read(&mut buffer).await? > 0 {}
-        anyhow::Ok(())
+        ))
     })
 }
 
-async fn forward_all(listener: TcpListener, target: u16) {
-    loop {
-        match listener.accept().await {
-            Ok((inbound, _)) => {
-                tokio::spawn(async move {
-                    let outbound = TcpStream::connect(("127.0.0.1", target)).await?;
-                    for socket in [&inbound, &outbound] {
-                        socket.set_nodelay(true)?;
-                    }
-                    let (mut inbound, mut outbound) = (inbound, outbound);
-                    tokio::io::copy_bidirectional_with_sizes(
-                        &mut inbound,
-                        &mut outbound,
-                        BUFFER,
-                        BUFFER,
-                    )
-                    .await?;
-                    std::io::Result::Ok(())
-                });
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    }
+/// Copies between `inbound` and a new connection to `target` until both sides close.
+async fn forward(mut inbound: TcpStream, target: u16) -> std::io::Result<()> {
+    let mut outbound = TcpStream::connect(("127.0.0.1", target)).await?;
+    outbound.set_nodelay(true)?;
+    tokio::io::copy_bidirectional_with_sizes(&mut inbound, &mut outbound, BUFFER, BUFFER).await?;
+    Ok(())
 }
