@@ -178,7 +178,11 @@ struct Answered {
 /// Sends `messages` (each one binary WebSocket message), then reads the answer.
 async fn exchange(socket: &mut Socket, messages: Vec<Message>) -> Answered {
     for message in messages {
-        socket.send(message).await.unwrap();
+        // The gateway may answer and close after the first message it rejects; what it said
+        // is still there to read.
+        if socket.send(message).await.is_err() {
+            break;
+        }
     }
     let mut answered = Answered {
         pdu: None,
